@@ -1,0 +1,16 @@
+# The two commands: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+
+.PHONY: run test setup lint clean
+
+run: ## Install what is missing, create or upgrade the database, start Odoo on :8069
+	@bash scripts/run.sh
+
+test: ## Set up, run every addon's tests and tests/ on a throwaway database
+	@bash scripts/test.sh
+
+setup: ## Only install Odoo 19 and the virtualenv
+	@bash scripts/setup.sh
+
+clean: ## Remove the local runtime (the database emboux is kept)
+	rm -rf .setup .venv .run

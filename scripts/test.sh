@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# make test: set up, install the suite on a throwaway database with its
+# tests, run the top-level tests/ too, exit non-zero on any failure.
+set -uo pipefail
+source "$(dirname "$0")/common.sh"
+set -e
+bash "$TOP/scripts/setup.sh"
+ensure_postgres
+ensure_db_role
+set +e
+
+DB=emboux_test_$$
+PORT=${EMBOUX_TEST_PORT:-8169}
+LOG=$RUN_DIR/test-odoo.log
+ADDONS=$(suite_addons)
+export EMBOUX_MASTER_TOKEN=${EMBOUX_MASTER_TOKEN:-test-master-token}
+cleanup() { dropdb --if-exists "$DB" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+TAGS=$(echo "$ADDONS" | sed 's/\([^,]*\)/\/\1/g')
+log "Odoo tests of $ADDONS on database $DB (log: $LOG)"
+"${ODOO[@]}" -d "$DB" --addons-path="$TOP" -i "$ADDONS" --test-enable --test-tags "$TAGS" \
+    --stop-after-init --workers=0 --http-port="$PORT" --without-demo=all \
+    --data-dir="$RUN_DIR/test-data" --log-level=test 2>&1 | tee "$LOG" \
+    | grep -E '(ERROR|FAIL|CRITICAL|error\(s\) of)' || true
+odoo_rc=${PIPESTATUS[0]}
+
+# Odoo's summary: "N failed, N error(s) of N tests when loading database"
+summary=$(grep -E 'error\(s\) of [0-9]+ tests' "$LOG" | tail -n1)
+total=$(sed -E 's/.* of ([0-9]+) tests.*/\1/' <<<"$summary")
+read -r f_n e_n < <(sed -E 's/.*: ([0-9]+) failed, ([0-9]+) error.*/\1 \2/' <<<"$summary")
+failed=$(( ${f_n:-0} + ${e_n:-0} ))
+errors_in_log=$(grep -cE ' (ERROR|CRITICAL) ' "$LOG")
+total=${total:-0}; failed=${failed:-0}
+if [ "$odoo_rc" != 0 ] || [ "$errors_in_log" != 0 ]; then [ "$failed" = 0 ] && failed=1; fi
+
+py_passed=0; py_failed=0
+if compgen -G "$TOP/tests/test_*.py" >/dev/null; then
+    log "top-level tests/ (pytest)"
+    "$VENV/bin/python" -m pytest -q "$TOP/tests" -p no:cacheprovider 2>&1 | tee "$RUN_DIR/test-pytest.log"
+    py_rc=${PIPESTATUS[0]}
+    py_passed=$(grep -oE '[0-9]+ passed' "$RUN_DIR/test-pytest.log" | tail -n1 | cut -d' ' -f1)
+    py_failed=$(grep -oE '[0-9]+ (failed|error)' "$RUN_DIR/test-pytest.log" | awk '{s+=$1} END {print s+0}')
+    py_passed=${py_passed:-0}
+    if [ "$py_rc" != 0 ] && [ "$py_failed" = 0 ]; then py_failed=1; fi
+fi
+
+passed=$(( total - failed + py_passed )); [ "$passed" -lt 0 ] && passed=0
+echo "Odoo: $summary (exit $odoo_rc, $errors_in_log error lines)"
+echo "tests: $passed passed, $(( failed + py_failed )) failed"
+if [ "$total" = 0 ] || [ "$failed" != 0 ] || [ "$py_failed" != 0 ]; then exit 1; fi
