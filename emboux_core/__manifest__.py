@@ -1,0 +1,22 @@
+{
+    "name": "Emboux Core",
+    "summary": "Mail hosting data: domains, mailboxes, aliases, catch-all, "
+    "Dovecot password hashing and the SQL views read by Postfix and Dovecot",
+    "version": "19.0.1.0.0",
+    "category": "Productivity/Mail Hosting",
+    "license": "LGPL-3",
+    "author": "Emboux",
+    "website": "https://github.com/emboux/emboux",
+    "depends": ["base"],
+    "data": [
+        "security/emboux_security.xml",
+        "security/ir.model.access.csv",
+        "views/emboux_domain_views.xml",
+        "views/emboux_mailbox_views.xml",
+        "views/emboux_alias_views.xml",
+        "views/emboux_menus.xml",
+    ],
+    "external_dependencies": {"python": ["passlib", "idna"]},
+    "installable": True,
+    "application": True,
+}

@@ -1,0 +1,214 @@
+"""Helpers shared by the Emboux addons: normalisation and validation of
+domain names and addresses, Dovecot-compatible password hashing and the
+configuration lookup.
+
+Every function raises :class:`~odoo.addons.emboux_core.exceptions.EmbouxInputError`
+naming the field at fault; none of them touches the database.
+"""
+
+import os
+import re
+
+import idna
+from passlib.hash import sha512_crypt
+
+from odoo.tools import config
+from odoo.tools.translate import LazyTranslate
+
+from .exceptions import EmbouxInputError
+
+_lt = LazyTranslate(__name__, default_lang="en_US")
+
+PASSWORD_SCHEME = "{SHA512-CRYPT}"
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 1024
+# Dovecot's own SHA512-CRYPT uses 5000 rounds: a login stays cheap.
+_hasher = sha512_crypt.using(rounds=5000)
+
+DOMAIN_MAX_LENGTH = 253
+LABEL_MAX_LENGTH = 63
+LOCAL_PART_MAX_LENGTH = 64
+ADDRESS_MAX_LENGTH = 254
+
+_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# RFC 5322 atext, and dot-atom: atoms separated by single dots.
+_ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LOCAL_RE = re.compile(rf"^{_ATEXT}+(?:\.{_ATEXT}+)*$")
+
+
+def _tr(source, **kwargs):
+    return str(_lt(source, **kwargs))
+
+
+def normalize_domain(name, field="name"):
+    """Return ``name`` as stored: stripped, lower-case, without the trailing
+    dot, internationalised labels in punycode (IDNA 2008 with UTS #46
+    mapping). At least two labels of 1-63 letters, digits or inner hyphens,
+    253 characters at most."""
+    if not isinstance(name, str) or not name.strip():
+        raise EmbouxInputError(field, _tr("%(field)s: a domain name is required", field=field))
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    value = name.strip().lower()
+    if value.endswith("."):
+        value = value[:-1]
+    invalid = _tr(
+        "%(field)s: '%(name)s' is not a valid domain name", field=field, name=shown
+    )
+    if not value or any(ch.isspace() for ch in value):
+        raise EmbouxInputError(field, invalid)
+    if not value.isascii():
+        try:
+            value = idna.encode(value, uts46=True, transitional=False).decode("ascii")
+        except (idna.IDNAError, UnicodeError, ValueError) as exc:
+            raise EmbouxInputError(field, invalid) from exc
+    labels = value.split(".")
+    if len(labels) < 2:
+        raise EmbouxInputError(
+            field,
+            _tr(
+                "%(field)s: '%(name)s' is not a valid domain name (it needs at least two labels, e.g. example.com)",
+                field=field,
+                name=shown,
+            ),
+        )
+    if len(value) > DOMAIN_MAX_LENGTH:
+        raise EmbouxInputError(
+            field,
+            _tr(
+                "%(field)s: '%(name)s' is not a valid domain name (at most %(max)s characters)",
+                field=field,
+                name=shown,
+                max=DOMAIN_MAX_LENGTH,
+            ),
+        )
+    for label in labels:
+        if not _LABEL_RE.match(label):
+            raise EmbouxInputError(field, invalid)
+        if label.startswith("xn--"):
+            # an A-label must decode to a valid U-label
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError, ValueError) as exc:
+                raise EmbouxInputError(field, invalid) from exc
+    return value
+
+
+def normalize_email(addr, field="email", allow_catch_all=False):
+    """Return the address as stored: lower-case, local part of 1-64 RFC 5322
+    atom characters with inner single dots, domain part as
+    :func:`normalize_domain`. With ``allow_catch_all``, ``@domain`` (an empty
+    local part) is accepted too: the source of a catch-all alias."""
+    if not isinstance(addr, str) or not addr.strip():
+        raise EmbouxInputError(field, _tr("%(field)s: an e-mail address is required", field=field))
+    shown = addr if len(addr) <= 80 else addr[:77] + "..."
+    invalid = _tr("%(field)s: '%(addr)s' is not a valid e-mail address", field=field, addr=shown)
+    value = addr.strip()
+    local, sep, domain = value.rpartition("@")
+    if not sep:
+        raise EmbouxInputError(field, invalid)
+    local = local.lower()
+    if local or not allow_catch_all:
+        if len(local) > LOCAL_PART_MAX_LENGTH or not _LOCAL_RE.match(local):
+            raise EmbouxInputError(field, invalid)
+    try:
+        domain = normalize_domain(domain, field=field)
+    except EmbouxInputError as exc:
+        raise EmbouxInputError(field, invalid) from exc
+    result = f"{local}@{domain}"
+    if len(result) > ADDRESS_MAX_LENGTH:
+        raise EmbouxInputError(
+            field,
+            _tr(
+                "%(field)s: '%(addr)s' is not a valid e-mail address (at most %(max)s characters)",
+                field=field,
+                addr=shown,
+                max=ADDRESS_MAX_LENGTH,
+            ),
+        )
+    return result
+
+
+def split_email(addr):
+    """``(local part, domain)`` of an already normalised address."""
+    local, _sep, domain = addr.rpartition("@")
+    return local, domain
+
+
+def check_password_strength(pw, field="password"):
+    """A mailbox password: required, at least 10 characters, not only
+    spaces, no NUL character (crypt(3) cannot hash it)."""
+    if not isinstance(pw, str) or not pw:
+        raise EmbouxInputError(field, _tr("%(field)s: a password is required", field=field))
+    if len(pw) < PASSWORD_MIN_LENGTH or not pw.strip():
+        raise EmbouxInputError(
+            field,
+            _tr(
+                "%(field)s: the password is too weak (at least %(min)s characters)",
+                field=field,
+                min=PASSWORD_MIN_LENGTH,
+            ),
+        )
+    if len(pw) > PASSWORD_MAX_LENGTH:
+        raise EmbouxInputError(
+            field,
+            _tr("%(field)s: the password is too long (at most %(max)s characters)", field=field, max=PASSWORD_MAX_LENGTH),
+        )
+    if "\x00" in pw:
+        raise EmbouxInputError(field, _tr("%(field)s: the password contains a NUL character", field=field))
+    return pw
+
+
+def hash_password(pw):
+    """``{SHA512-CRYPT}$6$...``: SHA512-CRYPT with 5000 rounds, as Dovecot
+    writes and verifies it (``default_pass_scheme = SHA512-CRYPT``)."""
+    check_password_strength(pw)
+    return PASSWORD_SCHEME + _hasher.hash(pw)
+
+
+def verify_password(pw, hashed):
+    """True when ``pw`` matches ``hashed`` (with or without the scheme
+    prefix; ``{CRYPT}`` is accepted too). Never raises on a bad hash."""
+    if not isinstance(pw, str) or not pw or not hashed:
+        return False
+    for prefix in (PASSWORD_SCHEME, "{CRYPT}"):
+        if hashed.startswith(prefix):
+            hashed = hashed[len(prefix):]
+            break
+    try:
+        return sha512_crypt.verify(pw, hashed)
+    except (ValueError, TypeError):
+        return False
+
+
+def check_non_negative_int(value, field):
+    """``value`` as an int >= 0 (bools and floats with a fraction refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EmbouxInputError(
+            field, _tr("%(field)s: a non-negative whole number is required", field=field)
+        )
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise EmbouxInputError(
+                field, _tr("%(field)s: a non-negative whole number is required", field=field)
+            )
+        value = int(value)
+    if value < 0:
+        raise EmbouxInputError(
+            field, _tr("%(field)s: must not be negative (got %(value)s)", field=field, value=value)
+        )
+    if value > 2**31 - 1:
+        raise EmbouxInputError(field, _tr("%(field)s: the number is too large", field=field))
+    return value
+
+
+def get_config(option, env=None, default=None):
+    """The environment variable ``env`` (default ``option.upper()``) wins,
+    then the option in odoo.conf, then ``default``. Empty values count as
+    unset."""
+    value = os.environ.get(env or option.upper())
+    if value not in (None, ""):
+        return value
+    value = config.get(option)
+    if value not in (None, "", False):
+        return value
+    return default
