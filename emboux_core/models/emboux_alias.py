@@ -55,7 +55,7 @@ class EmbouxAlias(models.Model):
         if source == destination:
             raise EmbouxInputError(
                 "destination",
-                self.env._("destination: an alias cannot deliver to itself (%(source)s)", source=source),
+                self.env._("destination: an alias cannot deliver to itself (%(src)s)", src=source),
             )
         domain_name = split_email(source)[1]
         domain = self.env["emboux.domain"].sudo().search([("name", "=", domain_name)], limit=1)
@@ -63,8 +63,8 @@ class EmbouxAlias(models.Model):
             raise EmbouxInputError(
                 "source",
                 self.env._(
-                    "source: '%(source)s' is on an unknown domain '%(domain)s'; create the domain first",
-                    source=source,
+                    "source: '%(src)s' is on an unknown domain '%(domain)s'; create the domain first",
+                    src=source,
                     domain=domain_name,
                 ),
             )
@@ -82,7 +82,7 @@ class EmbouxAlias(models.Model):
             if vals.get("domain_id") and vals["domain_id"] != domain.id:
                 raise EmbouxInputError(
                     "source",
-                    self.env._("source: '%(source)s' is not an address of the chosen domain", source=source),
+                    self.env._("source: '%(src)s' is not an address of the chosen domain", src=source),
                 )
             vals.update(source=source, destination=destination, domain_id=domain.id)
         elif "domain_id" in vals and self and any(a.domain_id.id != vals["domain_id"] for a in self):
@@ -95,9 +95,9 @@ class EmbouxAlias(models.Model):
         return EmbouxConflictError(
             "source",
             self.env._(
-                "source: the alias %(source)s -> %(destination)s already exists",
-                source=source,
-                destination=destination,
+                "source: the alias %(src)s -> %(dst)s already exists",
+                src=source,
+                dst=destination,
             ),
         )
 
