@@ -1,0 +1,19 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+{
+    "name": "Emboux REST API",
+    "summary": "The Emboux REST API (domains, mailboxes, aliases) served from Odoo "
+    "by the OCA fastapi addon",
+    "version": "19.0.1.0.0",
+    "category": "Productivity/Mail Hosting",
+    "license": "LGPL-3",
+    "author": "Emboux",
+    "website": "https://github.com/emboux/emboux",
+    "depends": ["emboux_core", "fastapi"],
+    "data": [
+        "security/emboux_api_security.xml",
+        "data/fastapi_endpoint.xml",
+    ],
+    "external_dependencies": {"python": ["fastapi", "pydantic"]},
+    "post_init_hook": "post_init_hook",
+    "installable": True,
+}

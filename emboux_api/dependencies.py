@@ -1,0 +1,192 @@
+"""Authentication and shared dependencies of the Emboux REST API.
+
+Who may call what is decided here, once, and a route only declares its
+role by spreading :func:`master_only` (role M of API.md) or
+:func:`master_or_owner` (role C) into its decorator::
+
+    @router.get("/domains/", **master_only())
+
+Marking a route C later is the one-line change ``master_only`` ->
+``master_or_owner``.
+
+The seam for tenancy is :func:`authenticated_caller_impl`, written like the
+OCA fastapi addon's ``authenticated_partner_impl``: an app maps it, through
+``fastapi.endpoint._get_app_dependencies_overrides()``, to an
+implementation that also accepts customer API keys (emboux_saas). Such an
+implementation calls :func:`master_caller` first, then looks the token up
+among the tenants' keys and answers a :class:`Caller` with role
+``customer``, the tenant's partner and an environment confined by record
+rules (``authenticated_partner_id`` in the context, see
+``fastapi/models/ir_rule.py``); it raises :func:`not_authenticated` for an
+unknown, expired or revoked key. Routes never change.
+"""
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from odoo.api import Environment
+
+from odoo.addons.emboux_core.tools import get_config
+from odoo.addons.fastapi.dependencies import odoo_env
+
+from fastapi import Depends, HTTPException, Query, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from .schemas import ErrorOut
+
+ROLE_MASTER = "master"
+ROLE_CUSTOMER = "customer"
+
+NOT_AUTHENTICATED = "Not authenticated"
+MASTER_TOKEN_REQUIRED = "Master token required"
+
+MAX_INT = 2**31 - 1
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="Bearer",
+    description="`Authorization: Bearer <token>`: the master token or a customer API key.",
+)
+api_key_scheme = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="X-API-Key",
+    description="`X-API-Key: <token>`, the same tokens as the Bearer scheme.",
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated caller of a request.
+
+    ``env`` is the environment the route works in: the API's technical user
+    for the master, the same confined by the tenant's record rules for a
+    customer. ``partner`` is the tenant (customers only).
+    """
+
+    role: str
+    env: Environment
+    partner: Any = None
+
+    @property
+    def is_master(self) -> bool:
+        return self.role == ROLE_MASTER
+
+
+def not_authenticated() -> HTTPException:
+    """401 ``{"detail": "Not authenticated"}``: no, unknown, expired or
+    revoked token."""
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=NOT_AUTHENTICATED,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def api_token(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+) -> str | None:
+    """The token of the request: ``Authorization: Bearer``, else ``X-API-Key``."""
+    if bearer is not None and bearer.credentials:
+        return bearer.credentials
+    return api_key or None
+
+
+def is_master_token(token: str | None) -> bool:
+    """Constant-time comparison with the master token, read from the
+    configuration at each call (``EMBOUX_MASTER_TOKEN`` wins over
+    ``emboux_master_token`` in odoo.conf). No configured token: no master."""
+    expected = get_config("emboux_master_token")
+    if not token or not expected:
+        return False
+    return hmac.compare_digest(token.encode("utf-8"), str(expected).encode("utf-8"))
+
+
+def master_caller(token: str | None, env: Environment) -> Caller | None:
+    """The master caller when ``token`` is the master token, else None."""
+    if is_master_token(token):
+        return Caller(role=ROLE_MASTER, env=env)
+    return None
+
+
+def authenticated_caller_impl(
+    token: Annotated[str | None, Depends(api_token)],
+    env: Annotated[Environment, Depends(odoo_env)],
+) -> Caller:
+    """Who is calling. Today the master token only; emboux_saas overrides
+    this dependency to accept customer API keys too (see the module doc)."""
+    caller = master_caller(token, env)
+    if caller is None:
+        raise not_authenticated()
+    return caller
+
+
+def authenticated_caller(
+    caller: Annotated[Caller, Depends(authenticated_caller_impl)],
+) -> Caller:
+    """Depend on this (never on the ``_impl``) to get the caller."""
+    return caller
+
+
+def master_required(caller: Annotated[Caller, Depends(authenticated_caller)]) -> Caller:
+    """403 ``{"detail": "Master token required"}`` for any other caller."""
+    if not caller.is_master:
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=MASTER_TOKEN_REQUIRED)
+    return caller
+
+
+def caller_env(caller: Annotated[Caller, Depends(authenticated_caller)]) -> Environment:
+    """The environment a route works in (see :class:`Caller`)."""
+    return caller.env
+
+
+CallerEnv = Annotated[Environment, Depends(caller_env)]
+
+_AUTH_RESPONSES = {
+    401: {"model": ErrorOut, "description": "No, unknown, expired or revoked token"},
+}
+
+
+def master_only(**route_kwargs) -> dict:
+    """Role M: the master token only; ``x-required-role: master`` in OpenAPI."""
+    responses = {
+        **_AUTH_RESPONSES,
+        403: {"model": ErrorOut, "description": "Master token required"},
+        **route_kwargs.pop("responses", {}),
+    }
+    openapi_extra = {"x-required-role": ROLE_MASTER, **route_kwargs.pop("openapi_extra", {})}
+    dependencies = [Depends(master_required), *route_kwargs.pop("dependencies", [])]
+    return dict(
+        dependencies=dependencies, openapi_extra=openapi_extra, responses=responses, **route_kwargs
+    )
+
+
+def master_or_owner(**route_kwargs) -> dict:
+    """Role C: the master or the customer owning the resource. Ownership is
+    enforced by the record rules of the caller's environment: another
+    tenant's resource is simply not found (404)."""
+    responses = {**_AUTH_RESPONSES, **route_kwargs.pop("responses", {})}
+    dependencies = [Depends(authenticated_caller), *route_kwargs.pop("dependencies", [])]
+    return dict(dependencies=dependencies, responses=responses, **route_kwargs)
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def paging(
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description=f"At most {MAX_LIMIT} rows")
+    ] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+Paging = Annotated[Page, Depends(paging)]

@@ -1,0 +1,130 @@
+import logging
+from typing import Any
+
+from odoo import api, fields, models
+from odoo.modules.module import get_manifest
+
+from odoo.addons.emboux_core.tools import get_config
+
+from starlette.middleware import Middleware
+
+from fastapi import APIRouter
+
+from ..routers import ROUTERS, TAGS_METADATA
+from ..routing import HTTPExceptionLogLevelMiddleware
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "/api"
+
+API_DESCRIPTION = """
+The REST API of the Emboux mail hosting suite: domains, mailboxes (`/users`),
+aliases and catch-alls.
+
+**Authentication**: `Authorization: Bearer <token>` or `X-API-Key: <token>`.
+Operations marked `x-required-role: master` need the master token (odoo.conf
+option `emboux_master_token`, or the environment variable
+`EMBOUX_MASTER_TOKEN`, which wins). No or an unknown token: 401
+`{"detail": "Not authenticated"}`; a valid token lacking the role: 403
+`{"detail": "Master token required"}`. `GET /health`, this schema and the
+docs are public.
+
+**Conventions**: paths answer with and without a trailing slash (no redirect).
+Errors are `{"detail": ...}`: 404 unknown resource, 409 conflict (already
+exists, in any case), 422 invalid input (the detail names the field); a
+failed request changes nothing. Lists take `limit` (default 100, at most
+1000) and `offset` and are ordered by name. Times are ISO 8601 UTC (`Z`).
+Create answers 201 with the object, delete 204, an action or a PUT of
+settings 200 with the result. Read-only fields sent in a body are ignored.
+
+**Not yet served**: tenants and customer API keys (so `partner_ref` is
+`null` and accepted but not honoured on create), wildcard parents, outbound
+providers and verification (`parent` null, `wildcard` false, `provider`
+null, `verification_status` "not_started").
+"""
+
+
+class FastapiEndpoint(models.Model):
+    _inherit = "fastapi.endpoint"
+
+    app = fields.Selection(
+        selection_add=[("emboux", "Emboux API")], ondelete={"emboux": "cascade"}
+    )
+
+    def _get_fastapi_routers(self) -> list[APIRouter]:
+        if self.app == "emboux":
+            return list(ROUTERS)
+        return super()._get_fastapi_routers()
+
+    def _get_fastapi_app_middlewares(self) -> list[Middleware]:
+        middlewares = super()._get_fastapi_app_middlewares()
+        if self.app == "emboux":
+            middlewares = [*middlewares, Middleware(HTTPExceptionLogLevelMiddleware)]
+        return middlewares
+
+    def _prepare_fastapi_app_params(self) -> dict[str, Any]:
+        params = super()._prepare_fastapi_app_params()
+        if self.app == "emboux":
+            params.update(
+                title="Emboux API",
+                version=get_manifest("emboux_api")["version"],
+                description=API_DESCRIPTION,
+                openapi_tags=[*(params.get("openapi_tags") or []), *TAGS_METADATA],
+            )
+        return params
+
+    # ------------------------------------------------------------------
+    # The shipped endpoint follows the configured prefix
+    # ------------------------------------------------------------------
+    @api.model
+    def _emboux_root_path(self) -> str:
+        """``emboux_api_prefix`` (env ``EMBOUX_API_PREFIX`` wins), cleaned:
+        one leading slash, no trailing one; ``/api`` when unset."""
+        prefix = get_config("emboux_api_prefix", default=DEFAULT_PREFIX)
+        parts = [part for part in str(prefix).strip().split("/") if part]
+        return "/" + "/".join(parts) if parts else DEFAULT_PREFIX
+
+    @api.model
+    def _emboux_sync_endpoint(self):
+        """Give the shipped endpoint the configured root path and make sure
+        its routes are in the endpoint registry (synced when the transaction
+        commits). Called by the post-init hook and at every registry load,
+        so a server started with another ``EMBOUX_API_PREFIX`` serves there."""
+        endpoint = self.env.ref("emboux_api.endpoint_emboux_api", raise_if_not_found=False)
+        if not endpoint:
+            return
+        endpoint = endpoint.sudo()
+        root_path = self._emboux_root_path()
+        if endpoint.root_path != root_path:
+            clash = (
+                self.sudo()
+                .with_context(active_test=False)
+                .search([("root_path", "=", root_path), ("id", "!=", endpoint.id)], limit=1)
+            )
+            if clash:
+                _logger.error(
+                    "Emboux API: prefix %s is already used by the endpoint %r; "
+                    "the API stays on %s",
+                    root_path,
+                    clash.name,
+                    endpoint.root_path,
+                )
+            else:
+                _logger.info(
+                    "Emboux API: moving from %s to the configured prefix %s",
+                    endpoint.root_path,
+                    root_path,
+                )
+                endpoint.root_path = root_path
+        if endpoint.active and not endpoint.registry_sync:
+            endpoint.action_sync_registry()
+
+    def _register_hook(self):
+        super()._register_hook()
+        try:
+            with self.env.cr.savepoint():
+                self._emboux_sync_endpoint()
+        except Exception:
+            # another worker may be doing the same right now; never let
+            # this stop the registry from loading
+            _logger.warning("Emboux API: could not sync the endpoint", exc_info=True)

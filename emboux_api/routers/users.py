@@ -1,0 +1,95 @@
+from typing import Annotated, Any
+
+from odoo.addons.emboux_core.tools import normalize_domain
+
+from fastapi import Depends, HTTPException, Path, Query, Response, status
+
+from ..dependencies import CallerEnv, Paging, master_only
+from ..routing import EmbouxRouter
+from ..schemas import ErrorOut, MailboxCreate, MailboxOut, MailboxUpdate, QuotaIn, QuotaOut
+
+router = EmbouxRouter(tags=["users"])
+
+_NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown mailbox"}}
+
+
+def mailbox_from_path(
+    email: Annotated[str, Path(description="Address of the mailbox, any case")],
+    env: CallerEnv,
+):
+    """The mailbox at the address in the path, archived ones included."""
+    mailbox = env["emboux.mailbox"]._find_by_email(email)
+    if not mailbox:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Mailbox not found")
+    return mailbox
+
+
+Mailbox = Annotated[Any, Depends(mailbox_from_path)]
+
+
+@router.post("/users/", status_code=status.HTTP_201_CREATED, **master_only())
+def create_user(body: MailboxCreate, env: CallerEnv) -> MailboxOut:
+    """Create a mailbox on a hosted domain. 409 when the address exists (in
+    any case), 422 for an invalid address, an unknown domain or a weak
+    password. `catch_all` makes it receive mail for unknown addresses too."""
+    vals = body.model_dump(exclude_none=True)
+    mailbox = env["emboux.mailbox"].create(vals)
+    return MailboxOut.from_record(mailbox)
+
+
+@router.get("/users/", **master_only())
+def list_users(
+    env: CallerEnv,
+    page: Paging,
+    domain: Annotated[str | None, Query(description="Only this domain's mailboxes")] = None,
+) -> list[MailboxOut]:
+    """The mailboxes (archived ones included), ordered by address."""
+    search_domain = []
+    if domain is not None:
+        search_domain = [("domain_id.name", "=", normalize_domain(domain, field="domain"))]
+    mailboxes = (
+        env["emboux.mailbox"]
+        .with_context(active_test=False)
+        .search(search_domain, limit=page.limit, offset=page.offset, order="email, id")
+    )
+    return [MailboxOut.from_record(mailbox) for mailbox in mailboxes]
+
+
+@router.get("/users/{email}", **master_only(responses=_NOT_FOUND))
+def get_user(mailbox: Mailbox) -> MailboxOut:
+    return MailboxOut.from_record(mailbox)
+
+
+@router.put("/users/{email}", **master_only(responses=_NOT_FOUND))
+def update_user(mailbox: Mailbox, body: MailboxUpdate) -> MailboxOut:
+    """Change the password, display name, active flag (or catch-all)."""
+    vals = body.model_dump(exclude_none=True)
+    if "name" in body.model_fields_set and body.name is None:
+        vals["name"] = False
+    if vals:
+        mailbox.write(vals)
+    return MailboxOut.from_record(mailbox)
+
+
+@router.delete(
+    "/users/{email}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    **master_only(responses=_NOT_FOUND),
+)
+def delete_user(mailbox: Mailbox) -> Response:
+    """Delete the mailbox and the aliases delivering to it."""
+    mailbox.unlink()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/users/{email}/quota", **master_only(responses=_NOT_FOUND))
+def get_quota(mailbox: Mailbox) -> QuotaOut:
+    return QuotaOut.from_record(mailbox)
+
+
+@router.put("/users/{email}/quota", **master_only(responses=_NOT_FOUND))
+def set_quota(mailbox: Mailbox, body: QuotaIn) -> QuotaOut:
+    """Storage quota in MB; null or 0 means unlimited."""
+    mailbox.set_quota(body.quota_mb)
+    return QuotaOut.from_record(mailbox)

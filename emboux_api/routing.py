@@ -1,0 +1,171 @@
+"""Route and router classes of the Emboux API: error mapping and optional
+trailing slashes.
+
+The OCA fastapi addon strips FastAPI's exception handlers on purpose: an
+exception must leave the app so that Odoo's dispatcher rolls the
+transaction back (and retries it on a serialisation failure), then
+``fastapi.error_handlers.convert_exception_to_status_body`` writes the
+response. That function maps ``HTTPException`` as is, but every
+``UserError`` to 400 and an ``IntegrityError`` (turned into a
+``ValidationError`` by ``odoo.service.model.retrying``) to 400 too.
+
+So :class:`EmbouxRoute` runs each request in a savepoint and converts our
+exceptions into ``HTTPException`` with API.md's codes *before* they leave
+the app; they still leave it, so Odoo still rolls back the whole request:
+
+- ``EmbouxInputError``, other ``ValidationError``, not-null and check
+  violations: 422, the detail names the field;
+- ``EmbouxConflictError``, unique and foreign-key violations (two parallel
+  creates), other ``UserError``: 409;
+- ``MissingError``: 404;
+- request validation errors: 422 with FastAPI's list of errors, without the
+  ``input`` values (a password is never echoed).
+
+``AccessError`` keeps the addon's 403; serialisation failures and Odoo's
+``ConcurrencyError`` are left alone so that Odoo retries the request.
+The savepoint is rolled back on any error, which keeps the cursor usable
+(after an IntegrityError) and makes a failed request leave nothing behind
+even where nobody rolls the transaction back (tests).
+"""
+
+import logging
+
+import psycopg2
+from psycopg2 import errorcodes
+
+from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+
+from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
+from odoo.addons.fastapi.context import odoo_env_ctx
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fastapi import HTTPException, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, APIRouter
+
+_logger = logging.getLogger(__name__)
+
+HTTP_422 = 422  # status.HTTP_422_UNPROCESSABLE_* changed names across starlette versions
+
+
+def _named(field, message):
+    """``message``, prefixed with ``field: `` unless it names it already."""
+    message = str(message)
+    if field and not message.startswith(f"{field}:"):
+        return f"{field}: {message}"
+    return message
+
+
+def _integrity_detail(exc):
+    """``name: 'x' already exists`` from PostgreSQL's diagnostics."""
+    diag = getattr(exc, "diag", None)
+    column = getattr(diag, "column_name", None)
+    detail = getattr(diag, "message_detail", None) or ""
+    # "Key (name)=(example.com) already exists."
+    if detail.startswith("Key (") and ")=(" in detail:
+        keys, _sep, rest = detail[len("Key (") :].partition(")=(")
+        values = rest.rsplit(")", 1)[0]
+        if exc.pgcode == errorcodes.UNIQUE_VIOLATION:
+            return f"{keys}: '{values}' already exists"
+        return f"{keys}: '{values}' is referenced elsewhere or refers to nothing"
+    if column:
+        return f"{column}: invalid value"
+    constraint = getattr(diag, "constraint_name", None)
+    return f"invalid value (constraint {constraint})" if constraint else "invalid value"
+
+
+def to_http_exception(exc):
+    """The ``HTTPException`` answering ``exc``, or None to let it through."""
+    if isinstance(exc, HTTPException):
+        return None
+    if isinstance(exc, RequestValidationError):
+        errors = [
+            {"type": err.get("type"), "loc": list(err.get("loc", ())), "msg": err.get("msg")}
+            for err in exc.errors()
+        ]
+        return HTTPException(status_code=HTTP_422, detail=errors)
+    if isinstance(exc, EmbouxInputError):
+        return HTTPException(status_code=HTTP_422, detail=_named(exc.field, exc.args[0]))
+    if isinstance(exc, EmbouxConflictError):
+        return HTTPException(
+            status_code=status.HTTP_409_CONFLICT, detail=_named(exc.field, exc.args[0])
+        )
+    if isinstance(exc, AccessError):
+        return None  # the addon answers 403
+    if isinstance(exc, MissingError):
+        return HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Not found")
+    if isinstance(exc, ValidationError):
+        return HTTPException(status_code=HTTP_422, detail=exc.args[0])
+    if isinstance(exc, UserError):
+        return HTTPException(status_code=status.HTTP_409_CONFLICT, detail=exc.args[0])
+    if isinstance(exc, psycopg2.IntegrityError):
+        if exc.pgcode in (errorcodes.UNIQUE_VIOLATION, errorcodes.FOREIGN_KEY_VIOLATION):
+            code = status.HTTP_409_CONFLICT
+        else:  # not null, check, exclusion
+            code = HTTP_422
+        return HTTPException(status_code=code, detail=_integrity_detail(exc))
+    if isinstance(exc, psycopg2.DataError):
+        # a value PostgreSQL refuses (out of range, invalid text): bad input
+        return HTTPException(status_code=HTTP_422, detail="invalid value")
+    return None
+
+
+class EmbouxRoute(APIRoute):
+    """Runs the route in a savepoint and maps our exceptions (module doc)."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def emboux_route_handler(request):
+            env = odoo_env_ctx.get()
+            try:
+                # flushed on exit: constraint violations surface in here
+                with env.cr.savepoint():
+                    return await handler(request)
+            except Exception as exc:
+                http_exc = to_http_exception(exc)
+                if http_exc is None:
+                    raise
+                if isinstance(exc, psycopg2.Error):
+                    _logger.info("%s %s: %s", request.method, request.url.path, exc)
+                raise http_exc from exc
+
+        return emboux_route_handler
+
+
+class EmbouxRouter(APIRouter):
+    """An ``APIRouter`` whose routes use :class:`EmbouxRoute` and answer
+    with and without a trailing slash, without a redirect (API.md: trailing
+    slash optional everywhere). The twin path stays out of the schema."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("route_class", EmbouxRoute)
+        super().__init__(**kwargs)
+
+    def add_api_route(self, path, endpoint, **kwargs):
+        super().add_api_route(path, endpoint, **kwargs)
+        twin = path[:-1] if path.endswith("/") else path + "/"
+        if twin and twin != "/":
+            twin_kwargs = dict(kwargs, include_in_schema=False)
+            if twin_kwargs.get("operation_id"):
+                twin_kwargs["operation_id"] += "_twin"
+            super().add_api_route(twin, endpoint, **twin_kwargs)
+
+
+class HTTPExceptionLogLevelMiddleware:
+    """Odoo logs an exception leaving a request at ERROR with its traceback,
+    unless it carries a ``loglevel`` (``odoo.http.Application.__call__``).
+    An ``HTTPException`` is an answer, not a server error: log it at INFO,
+    one line (401, 404 of an unknown path, 405, 409, 422, ...)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await self.app(scope, receive, send)
+        except StarletteHTTPException as exc:
+            if not hasattr(exc, "loglevel"):
+                exc.loglevel = logging.INFO
+            raise

@@ -1,0 +1,42 @@
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field
+
+MAX_INT = 2**31 - 1
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Odoo stores naive UTC datetimes: say so (serialised with ``Z``)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _clean_text(value: str) -> str:
+    """Text PostgreSQL can store: no NUL character, valid UTF-8."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid UTF-8 text") from exc
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+Text = Annotated[str, AfterValidator(_clean_text)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+
+
+class ErrorOut(BaseModel):
+    """Every error: ``{"detail": ...}``; a string, or FastAPI's list of
+    validation errors (each naming the field in ``loc``)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+class HealthOut(BaseModel):
+    status: str = Field(examples=["ok"])
+    database: str = Field(examples=["ok"])
+    version: str = Field(description="Version of the emboux_api addon")

@@ -1,0 +1,85 @@
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .common import Count, Text, UtcDatetime
+
+Provider = Literal["mailgun", "ses"]
+VerificationStatus = Literal["not_started", "pending", "verified", "failed"]
+
+
+class DomainCreate(BaseModel):
+    name: Text = Field(
+        description="Domain name; stored lower-case, internationalised names in punycode",
+        examples=["example.com"],
+    )
+    partner_ref: Text | None = Field(
+        default=None,
+        description="Tenant owning the domain (master only). Accepted; honoured once "
+        "tenancy is installed.",
+    )
+    provider: Provider | None = Field(
+        default=None,
+        description="Outbound provider. Accepted; honoured once outbound sending is installed.",
+    )
+
+
+class DomainOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    partner_ref: str | None = None
+    status: Literal["active", "suspended"]
+    parent: str | None = None
+    wildcard: bool = False
+    provider: Provider | None = None
+    verification_status: VerificationStatus = "not_started"
+    verified_via_parent: bool = False
+    mailbox_count: int
+    alias_count: int
+    retention_days: int | None = Field(description="null: mail is kept forever")
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+    @classmethod
+    def from_record(cls, domain) -> "DomainOut":
+        return cls(
+            name=domain.name,
+            status=domain.status,
+            mailbox_count=domain.mailbox_count,
+            alias_count=domain.alias_count,
+            retention_days=domain.retention_days or None,
+            created_at=domain.create_date,
+            updated_at=domain.write_date,
+        )
+
+
+class RetentionOut(BaseModel):
+    retention_days: int | None = Field(description="null: mail is kept forever")
+
+    @classmethod
+    def from_record(cls, domain) -> "RetentionOut":
+        return cls(retention_days=domain.retention_days or None)
+
+
+class RetentionIn(BaseModel):
+    retention_days: Count | None = Field(description="Days; null or 0 keeps mail forever")
+
+
+class TransferOut(BaseModel):
+    monthly_transfer_limit_mb: int = Field(description="0: unlimited")
+    transfer_used_mb: int
+
+    @classmethod
+    def from_record(cls, domain) -> "TransferOut":
+        return cls(
+            monthly_transfer_limit_mb=domain.monthly_transfer_limit_mb,
+            transfer_used_mb=domain.transfer_used_mb,
+        )
+
+
+class TransferIn(BaseModel):
+    monthly_transfer_limit_mb: Count | None = Field(
+        description="MB per month; null or 0 means unlimited. "
+        "transfer_used_mb is read-only (ignored when sent)."
+    )

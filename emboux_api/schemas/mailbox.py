@@ -1,0 +1,70 @@
+from pydantic import BaseModel, ConfigDict, Field
+
+from .common import Count, Text, UtcDatetime
+
+_PASSWORD = {"format": "password", "writeOnly": True}
+
+
+class MailboxCreate(BaseModel):
+    email: Text = Field(examples=["jane@example.com"])
+    password: Text = Field(
+        repr=False, description="At least 10 characters", json_schema_extra=_PASSWORD
+    )
+    name: Text | None = Field(default=None, description="Display name")
+    quota_mb: Count | None = Field(default=None, description="Default 1024; 0 means unlimited")
+    catch_all: bool = Field(
+        default=False, description="Also receive mail for unknown addresses of the domain"
+    )
+
+
+class MailboxUpdate(BaseModel):
+    password: Text | None = Field(
+        default=None, repr=False, description="A new password", json_schema_extra=_PASSWORD
+    )
+    name: Text | None = Field(default=None, description="Display name; null clears it")
+    active: bool | None = None
+    catch_all: bool | None = Field(
+        default=None, description="Extension: set or remove the domain's catch-all to this mailbox"
+    )
+
+
+class MailboxOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    email: str
+    domain: str
+    name: str | None
+    quota_mb: int = Field(description="0: unlimited")
+    active: bool
+    catch_all: bool
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+    @classmethod
+    def from_record(cls, mailbox) -> "MailboxOut":
+        return cls(
+            email=mailbox.email,
+            domain=mailbox.domain_id.name,
+            name=mailbox.name or None,
+            quota_mb=mailbox.quota_mb,
+            active=mailbox.active,
+            catch_all=mailbox.catch_all,
+            created_at=mailbox.create_date,
+            updated_at=mailbox.write_date,
+        )
+
+
+class QuotaOut(BaseModel):
+    quota_mb: int = Field(description="0: unlimited")
+    used_mb: int | None = Field(description="null until a mail server reports it")
+
+    @classmethod
+    def from_record(cls, mailbox) -> "QuotaOut":
+        return cls(
+            quota_mb=mailbox.quota_mb,
+            used_mb=mailbox.used_mb if mailbox.used_mb_reported else None,
+        )
+
+
+class QuotaIn(BaseModel):
+    quota_mb: Count | None = Field(description="MB; null or 0 means unlimited")
