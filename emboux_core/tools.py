@@ -36,7 +36,8 @@ _ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
 _LOCAL_RE = re.compile(rf"^{_ATEXT}+(?:\.{_ATEXT}+)*$")
 
 
-def _tr(source, **kwargs):
+def _(source, **kwargs):
+    """The message translated at once (the extractor picks up ``_("...")``)."""
     return str(_lt(source, **kwargs))
 
 
@@ -46,12 +47,12 @@ def normalize_domain(name, field="name"):
     mapping). At least two labels of 1-63 letters, digits or inner hyphens,
     253 characters at most."""
     if not isinstance(name, str) or not name.strip():
-        raise EmbouxInputError(field, _tr("%(field)s: a domain name is required", field=field))
+        raise EmbouxInputError(field, _("%(field)s: a domain name is required", field=field))
     shown = name if len(name) <= 80 else name[:77] + "..."
     value = name.strip().lower()
     if value.endswith("."):
         value = value[:-1]
-    invalid = _tr(
+    invalid = _(
         "%(field)s: '%(name)s' is not a valid domain name", field=field, name=shown
     )
     if not value or any(ch.isspace() for ch in value):
@@ -65,7 +66,7 @@ def normalize_domain(name, field="name"):
     if len(labels) < 2:
         raise EmbouxInputError(
             field,
-            _tr(
+            _(
                 "%(field)s: '%(name)s' is not a valid domain name (it needs at least two labels, e.g. example.com)",
                 field=field,
                 name=shown,
@@ -74,7 +75,7 @@ def normalize_domain(name, field="name"):
     if len(value) > DOMAIN_MAX_LENGTH:
         raise EmbouxInputError(
             field,
-            _tr(
+            _(
                 "%(field)s: '%(name)s' is not a valid domain name (at most %(max)s characters)",
                 field=field,
                 name=shown,
@@ -99,9 +100,9 @@ def normalize_email(addr, field="email", allow_catch_all=False):
     :func:`normalize_domain`. With ``allow_catch_all``, ``@domain`` (an empty
     local part) is accepted too: the source of a catch-all alias."""
     if not isinstance(addr, str) or not addr.strip():
-        raise EmbouxInputError(field, _tr("%(field)s: an e-mail address is required", field=field))
+        raise EmbouxInputError(field, _("%(field)s: an e-mail address is required", field=field))
     shown = addr if len(addr) <= 80 else addr[:77] + "..."
-    invalid = _tr("%(field)s: '%(addr)s' is not a valid e-mail address", field=field, addr=shown)
+    invalid = _("%(field)s: '%(addr)s' is not a valid e-mail address", field=field, addr=shown)
     value = addr.strip()
     local, sep, domain = value.rpartition("@")
     if not sep:
@@ -118,7 +119,7 @@ def normalize_email(addr, field="email", allow_catch_all=False):
     if len(result) > ADDRESS_MAX_LENGTH:
         raise EmbouxInputError(
             field,
-            _tr(
+            _(
                 "%(field)s: '%(addr)s' is not a valid e-mail address (at most %(max)s characters)",
                 field=field,
                 addr=shown,
@@ -138,11 +139,11 @@ def check_password_strength(pw, field="password"):
     """A mailbox password: required, at least 10 characters, not only
     spaces, no NUL character (crypt(3) cannot hash it)."""
     if not isinstance(pw, str) or not pw:
-        raise EmbouxInputError(field, _tr("%(field)s: a password is required", field=field))
+        raise EmbouxInputError(field, _("%(field)s: a password is required", field=field))
     if len(pw) < PASSWORD_MIN_LENGTH or not pw.strip():
         raise EmbouxInputError(
             field,
-            _tr(
+            _(
                 "%(field)s: the password is too weak (at least %(min)s characters)",
                 field=field,
                 min=PASSWORD_MIN_LENGTH,
@@ -151,10 +152,10 @@ def check_password_strength(pw, field="password"):
     if len(pw) > PASSWORD_MAX_LENGTH:
         raise EmbouxInputError(
             field,
-            _tr("%(field)s: the password is too long (at most %(max)s characters)", field=field, max=PASSWORD_MAX_LENGTH),
+            _("%(field)s: the password is too long (at most %(max)s characters)", field=field, max=PASSWORD_MAX_LENGTH),
         )
     if "\x00" in pw:
-        raise EmbouxInputError(field, _tr("%(field)s: the password contains a NUL character", field=field))
+        raise EmbouxInputError(field, _("%(field)s: the password contains a NUL character", field=field))
     return pw
 
 
@@ -184,20 +185,20 @@ def check_non_negative_int(value, field):
     """``value`` as an int >= 0 (bools and floats with a fraction refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise EmbouxInputError(
-            field, _tr("%(field)s: a non-negative whole number is required", field=field)
+            field, _("%(field)s: a non-negative whole number is required", field=field)
         )
     if isinstance(value, float):
         if not value.is_integer():
             raise EmbouxInputError(
-                field, _tr("%(field)s: a non-negative whole number is required", field=field)
+                field, _("%(field)s: a non-negative whole number is required", field=field)
             )
         value = int(value)
     if value < 0:
         raise EmbouxInputError(
-            field, _tr("%(field)s: must not be negative (got %(value)s)", field=field, value=value)
+            field, _("%(field)s: must not be negative (got %(value)s)", field=field, value=value)
         )
     if value > 2**31 - 1:
-        raise EmbouxInputError(field, _tr("%(field)s: the number is too large", field=field))
+        raise EmbouxInputError(field, _("%(field)s: the number is too large", field=field))
     return value
 
 
