@@ -1,0 +1,67 @@
+import os
+from unittest.mock import patch
+
+from odoo.tests import HttpCase, tagged
+
+TOKEN = "h3-http-master-token"
+
+
+@tagged("post_install", "-at_install")
+class TestHttp(HttpCase):
+    """Through Odoo's real HTTP stack on the test server: the endpoint
+    shipped as data answers right after install (its registry was synced
+    by the post-init hook), and errors keep API.md's bodies once the OCA
+    addon's dispatcher has handled them."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.startClassPatcher(patch.dict(os.environ, {"EMBOUX_MASTER_TOKEN": TOKEN}))
+        cls.prefix = cls.env.ref("emboux_api.endpoint_emboux_api").root_path
+
+    def _call(self, method, path, token=TOKEN, **kwargs):
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.url_open(
+            f"{self.prefix}{path}", method=method, headers=headers, allow_redirects=False, **kwargs
+        )
+
+    def test_health_after_install(self):
+        for path in ("/health", "/health/"):
+            response = self._call("GET", path, token=None)
+            self.assertEqual(response.status_code, 200, response.text)
+            self.assertEqual(response.json()["status"], "ok")
+            self.assertEqual(response.json()["database"], "ok")
+        self.assertEqual(self.prefix, "/api")  # the default of odoo.conf.example
+
+    def test_docs_and_schema(self):
+        schema = self._call("GET", "/openapi.json", token=None)
+        self.assertEqual(schema.status_code, 200)
+        self.assertEqual(schema.json()["info"]["title"], "Emboux API")
+        docs = self._call("GET", "/docs", token=None)
+        self.assertEqual(docs.status_code, 200)
+        self.assertIn(f"{self.prefix}/openapi.json", docs.text)
+
+    def test_errors_through_odoo(self):
+        response = self._call("GET", "/domains/", token=None)
+        self.assertEqual((response.status_code, response.json()), (401, {"detail": "Not authenticated"}))
+        self.assertEqual(response.headers["WWW-Authenticate"], "Bearer")
+        response = self._call("GET", "/domains", token="wrong", headers={})
+        self.assertEqual((response.status_code, response.json()), (401, {"detail": "Not authenticated"}))
+        response = self._call("POST", "/domains", json={"name": "Http.Example"})
+        self.assertEqual(response.status_code, 201, response.text)
+        response = self._call("POST", "/domains/", json={"name": "http.example"})
+        self.assertEqual(
+            (response.status_code, response.json()),
+            (409, {"detail": "name: the domain 'http.example' already exists"}),
+        )
+        response = self._call("POST", "/domains/", json={"name": "not valid"})
+        self.assertEqual(response.status_code, 422)
+        self.assertTrue(response.json()["detail"].startswith("name:"))
+        response = self._call("GET", "/domains/", headers={"X-API-Key": TOKEN}, token=None)
+        self.assertEqual([d["name"] for d in response.json()], ["http.example"])
+        response = self._call("GET", "/domains/unknown.example")
+        self.assertEqual((response.status_code, response.json()), (404, {"detail": "Domain not found"}))
+        response = self._call("GET", "/no-such-route")
+        self.assertEqual(response.status_code, 404)

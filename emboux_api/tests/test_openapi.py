@@ -1,0 +1,90 @@
+from odoo.tests import tagged
+
+from .common import EmbouxApiCase
+
+# API.md's routes served by this issue (role M for now; GET /health is P)
+EXPECTED = {
+    ("get", "/health"),
+    ("post", "/domains/"),
+    ("get", "/domains/"),
+    ("get", "/domains/{name}"),
+    ("delete", "/domains/{name}"),
+    ("put", "/domains/{name}/suspend"),
+    ("put", "/domains/{name}/activate"),
+    ("get", "/domains/{name}/retention"),
+    ("put", "/domains/{name}/retention"),
+    ("get", "/domains/{name}/transfer"),
+    ("put", "/domains/{name}/transfer"),
+    ("post", "/users/"),
+    ("get", "/users/"),
+    ("get", "/users/{email}"),
+    ("put", "/users/{email}"),
+    ("delete", "/users/{email}"),
+    ("get", "/users/{email}/quota"),
+    ("put", "/users/{email}/quota"),
+    ("post", "/aliases/"),
+    ("get", "/aliases/"),
+    ("delete", "/aliases/{source}"),
+}
+
+
+@tagged("post_install", "-at_install")
+class TestOpenApi(EmbouxApiCase):
+    def setUp(self):
+        super().setUp()
+        self.schema = self.assertStatus(self.api("GET", "/openapi.json", token=None), 200)
+
+    def test_operations_are_api_md(self):
+        operations = {
+            (method, path)
+            for path, item in self.schema["paths"].items()
+            for method in item
+        }
+        # the slash-less twins answer but stay out of the schema
+        self.assertEqual(operations, EXPECTED)
+
+    def test_master_operations_carry_the_role(self):
+        for path, item in self.schema["paths"].items():
+            for method, operation in item.items():
+                with self.subTest(method=method, path=path):
+                    if path == "/health":
+                        self.assertNotIn("x-required-role", operation)
+                        self.assertFalse(operation.get("security"))
+                    else:
+                        self.assertEqual(operation["x-required-role"], "master")
+                        schemes = {name for req in operation["security"] for name in req}
+                        self.assertEqual(schemes, {"Bearer", "X-API-Key"})
+                        self.assertIn("401", operation["responses"])
+                        self.assertIn("403", operation["responses"])
+
+    def test_info_and_security_schemes(self):
+        self.assertEqual(self.schema["info"]["title"], "Emboux API")
+        self.assertEqual(self.schema["info"]["version"], "19.0.1.0.0")
+        schemes = self.schema["components"]["securitySchemes"]
+        self.assertEqual(schemes["Bearer"], {**schemes["Bearer"], "type": "http", "scheme": "bearer"})
+        self.assertEqual(schemes["X-API-Key"]["in"], "header")
+        self.assertEqual(schemes["X-API-Key"]["name"], "X-API-Key")
+        self.assertEqual(
+            {tag["name"] for tag in self.schema["tags"]}, {"health", "domains", "users", "aliases"}
+        )
+
+    def test_objects(self):
+        components = self.schema["components"]["schemas"]
+        self.assertEqual(
+            set(components["DomainOut"]["properties"]),
+            {
+                "name", "partner_ref", "status", "parent", "wildcard", "provider",
+                "verification_status", "verified_via_parent", "mailbox_count",
+                "alias_count", "retention_days", "created_at", "updated_at",
+            },
+        )
+        self.assertEqual(
+            set(components["MailboxOut"]["properties"]),
+            {"email", "domain", "name", "quota_mb", "active", "catch_all", "created_at", "updated_at"},
+        )
+        self.assertEqual(
+            set(components["AliasOut"]["properties"]),
+            {"source", "destination", "domain", "catch_all"},
+        )
+        password = components["MailboxCreate"]["properties"]["password"]
+        self.assertEqual(password.get("format"), "password")
