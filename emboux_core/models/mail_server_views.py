@@ -1,0 +1,253 @@
+"""The SQL views that Postfix and Dovecot read, and their read-only role.
+
+Postfix (``pgsql:`` lookup tables) and Dovecot (SQL passdb/userdb) never see
+the suite's tables: they read five views, through a PostgreSQL role that may
+SELECT those views and nothing else. The views run with their owner's rights
+(the Odoo database user), so the role needs no right on the base tables.
+
+When the SQL is (re)created
+---------------------------
+``init()`` of this model runs on every install and upgrade of emboux_core
+(``Registry.init_models`` calls ``_auto_init()`` then ``init()`` of each model
+of the module being loaded). The models of a module are initialised in the
+order their files are imported, so ``init()`` does not build the views at
+once: it queues the work on the registry's post-init queue, which
+``init_models`` runs after *every* model of the module has created or updated
+its table. The views therefore never depend on the import order in
+``models/__init__.py``. The views are dropped and recreated each time, so
+their definition always matches this file, and the grants are given again.
+
+A later addon that changes the type of a column the views read makes Odoo
+drop the dependent views (``odoo.tools.sql.drop_depending_views``) while
+emboux_core's ``init()`` does not run. ``_register_hook()`` (run once per
+registry load) therefore checks, with one cheap catalog query, that the five
+views exist, and rebuilds them when one is missing.
+
+The role
+--------
+Name from ``emboux_mailserver_db_role`` (env EMBOUX_MAILSERVER_DB_ROLE,
+default ``emboux_mailserver``), password from
+``emboux_mailserver_db_password`` (env EMBOUX_MAILSERVER_DB_PASSWORD). With a
+password, the role is created (or its password reset) as a plain LOGIN role;
+that needs CREATEROLE, and without it the suite logs a warning and goes on
+(a DBA can create the role by hand). Whenever the role exists, it gets SELECT
+on the five views and every other right on the schema's tables, views and
+sequences is revoked from it.
+"""
+
+import logging
+
+import psycopg2
+import psycopg2.errors
+
+from odoo import api, models
+from odoo.tools import SQL
+
+from ..tools import get_config
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_ROLE = "emboux_mailserver"
+
+# The temporary failure a suspended domain's recipients get at RCPT time.
+SUSPENDED_ACTION = "450 4.2.1 Mailbox temporarily unavailable: domain suspended"
+
+# name -> SELECT; created in this order, dropped in the reverse order.
+VIEWS = {
+    # Every hosted domain, active or suspended: a suspended domain stays a
+    # hosted domain (its mail is deferred, never bounced as "relay denied").
+    "emboux_postfix_domains": """
+        SELECT d.name::varchar AS domain
+          FROM emboux_domain d
+    """,
+    # Active mailboxes; maildir relative to the mail root: 'domain/local/'.
+    # Mailboxes of a suspended domain stay here: mail accepted before the
+    # suspension is still delivered, and nothing answers "user unknown".
+    "emboux_postfix_mailboxes": """
+        SELECT m.email::varchar AS email,
+               (d.name || '/' || split_part(m.email, '@', 1) || '/')::varchar AS maildir
+          FROM emboux_mailbox m
+          JOIN emboux_domain d ON d.id = m.domain_id
+         WHERE m.active
+    """,
+    # Aliases of active domains, plus one identity row per active mailbox.
+    # Postfix tries user@domain in every virtual_alias_maps table before
+    # @domain, so the identity row keeps a catch-all from swallowing mail
+    # for a real mailbox (virtual(5), TABLE SEARCH ORDER).
+    "emboux_postfix_aliases": """
+        SELECT a.source::varchar AS source, a.destination::varchar AS destination
+          FROM emboux_alias a
+          JOIN emboux_domain d ON d.id = a.domain_id
+         WHERE d.status = 'active'
+        UNION
+        SELECT m.email::varchar, m.email::varchar
+          FROM emboux_mailbox m
+         WHERE m.active
+    """,
+    # check_recipient_access: recipients of a suspended domain get a 4xx.
+    "emboux_postfix_recipient_access": f"""
+        SELECT d.name::varchar AS key,
+               '{SUSPENDED_ACTION}'::varchar AS action
+          FROM emboux_domain d
+         WHERE d.status = 'suspended'
+    """,
+    # Dovecot passdb/userdb. Every mailbox is listed (retention and quota
+    # commands reach inactive mailboxes too); only login_allowed rows may log
+    # in (the example password_query filters on it).
+    "emboux_dovecot_users": """
+        SELECT m.email::varchar AS email,
+               m.password_hash::varchar AS password,
+               (CASE WHEN COALESCE(m.quota_mb, 0) > 0
+                     THEN '*:storage=' || m.quota_mb || 'M'
+                     ELSE '*:storage=0' END)::varchar AS quota_rule,
+               (d.name || '/' || split_part(m.email, '@', 1) || '/')::varchar AS maildir,
+               (m.active AND d.status = 'active'
+                AND COALESCE(m.password_hash, '') <> '') AS login_allowed
+          FROM emboux_mailbox m
+          JOIN emboux_domain d ON d.id = m.domain_id
+    """,
+}
+
+
+class EmbouxMailServerViews(models.AbstractModel):
+    _name = "emboux.mail.server.views"
+    _description = "Emboux: SQL views and read-only role for Postfix and Dovecot"
+
+    def init(self):
+        super().init()
+        queue = getattr(self.pool, "_post_init_queue", None)
+        if queue is not None:
+            # after every emboux_core model has its table (see module doc)
+            queue.append(self._setup_mail_server_sql)
+        else:
+            self._setup_mail_server_sql()
+
+    def _register_hook(self):
+        super()._register_hook()
+        try:
+            missing = self._missing_views()
+        except psycopg2.Error:
+            _logger.exception("Could not check the mail server views")
+            return
+        if missing:
+            _logger.warning("Mail server views missing (%s): recreating them", ", ".join(missing))
+            try:
+                with self.env.cr.savepoint():
+                    self._setup_mail_server_sql()
+            except psycopg2.Error:
+                _logger.exception("Could not recreate the mail server views")
+
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _missing_views(self):
+        rows = self.env.execute_query(SQL(
+            "SELECT c.relname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind = 'v' AND c.relname IN %s AND n.nspname = current_schema()",
+            tuple(VIEWS),
+        ))
+        present = {name for (name,) in rows}
+        return [name for name in VIEWS if name not in present]
+
+    @api.model
+    def _setup_mail_server_sql(self):
+        """(Re)create the views, then the role and its grants."""
+        self._create_views()
+        role = get_config("emboux_mailserver_db_role", default=DEFAULT_ROLE)
+        password = get_config("emboux_mailserver_db_password")
+        if password:
+            self._ensure_role(role, password)
+        self._grant_views(role)
+
+    @api.model
+    def _create_views(self):
+        cr = self.env.cr
+        for name in reversed(list(VIEWS)):
+            cr.execute(SQL("DROP VIEW IF EXISTS %s", SQL.identifier(name)))
+        for name, query in VIEWS.items():
+            cr.execute(SQL("CREATE VIEW %s AS %s", SQL.identifier(name), SQL(query)))
+        _logger.info("Mail server views created: %s", ", ".join(VIEWS))
+
+    @api.model
+    def _role_info(self, role):
+        rows = self.env.execute_query(SQL(
+            "SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin"
+            " FROM pg_roles WHERE rolname = %s", role,
+        ))
+        return rows[0] if rows else None
+
+    @api.model
+    def _ensure_role(self, role, password):
+        """Create ``role`` as a plain LOGIN role with ``password``, or reset
+        the password of the existing role. Returns True when done; False
+        (with a warning in the log) when the database user may not manage
+        roles or the role is not a plain one."""
+        info = self._role_info(role)
+        if info and (info[0] or info[1] or info[2]):
+            _logger.error(
+                "PostgreSQL role %r exists with SUPERUSER, CREATEROLE or CREATEDB: "
+                "refusing to use it as the mail servers' read-only role", role,
+            )
+            return False
+        options = SQL(
+            "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION PASSWORD %s",
+            password,
+        )
+        verb = SQL("ALTER ROLE") if info else SQL("CREATE ROLE")
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(SQL("%s %s %s", verb, SQL.identifier(role), options),
+                                    log_exceptions=False)
+        except psycopg2.errors.InsufficientPrivilege:
+            _logger.warning(
+                "The database user may not create or alter PostgreSQL roles (it lacks "
+                "CREATEROLE): the mail servers' read-only role %r was not %s. Create it "
+                "by hand (CREATE ROLE %s LOGIN PASSWORD '...'); the suite grants it "
+                "SELECT on its views at each upgrade.",
+                role, "updated" if info else "created", role,
+            )
+            return False
+        except (psycopg2.errors.DuplicateObject, psycopg2.errors.UniqueViolation):
+            # created meanwhile by a concurrent install on the same cluster
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(SQL("ALTER ROLE %s %s", SQL.identifier(role), options))
+        _logger.info("Mail server read-only role %r %s", role, "updated" if info else "created")
+        return True
+
+    @api.model
+    def _grant_views(self, role):
+        """When ``role`` exists (and is a plain role): revoke every right on
+        the current schema's tables, views and sequences, then grant SELECT on
+        the mail server views only. Returns True when the grants were made."""
+        info = self._role_info(role)
+        if not info:
+            return False
+        if info[0]:
+            _logger.error("PostgreSQL role %r is a superuser: not granting it the mail server views", role)
+            return False
+        cr = self.env.cr
+        ident = SQL.identifier(role)
+        try:
+            with cr.savepoint(flush=False):
+                cr.execute(SQL(
+                    "REVOKE ALL ON ALL TABLES IN SCHEMA %s FROM %s",
+                    SQL.identifier(self._schema()), ident,
+                ), log_exceptions=False)
+                cr.execute(SQL(
+                    "REVOKE ALL ON ALL SEQUENCES IN SCHEMA %s FROM %s",
+                    SQL.identifier(self._schema()), ident,
+                ), log_exceptions=False)
+                cr.execute(SQL(
+                    "GRANT SELECT ON %s TO %s",
+                    SQL(", ").join(SQL.identifier(name) for name in VIEWS), ident,
+                ), log_exceptions=False)
+        except psycopg2.errors.InsufficientPrivilege:
+            _logger.warning("Could not grant the mail server views to role %r", role, exc_info=True)
+            return False
+        _logger.info("Role %r may read the mail server views only", role)
+        return True
+
+    @api.model
+    def _schema(self):
+        return self.env.execute_query(SQL("SELECT current_schema()"))[0][0]

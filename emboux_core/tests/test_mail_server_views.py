@@ -1,0 +1,245 @@
+"""The SQL views Postfix and Dovecot read, and their read-only role.
+
+The lookups below are the queries of the example configuration in
+mailserver/ (Postfix pgsql maps, Dovecot dovecot-sql.conf.ext); the mail
+servers themselves are exercised by tests/test_mail_e2e.py.
+"""
+
+import uuid
+
+import psycopg2
+import psycopg2.errors
+
+from odoo.tests import TransactionCase, tagged
+from odoo.tools import SQL, mute_logger
+
+from odoo.addons.emboux_core.models.mail_server_views import VIEWS
+from odoo.addons.emboux_core.tools import verify_password
+
+LOGGER = "odoo.addons.emboux_core.models.mail_server_views"
+PASSWORD = "correct horse battery"
+
+
+@tagged("post_install", "-at_install")
+class TestMailServerViews(TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Domain = cls.env["emboux.domain"]
+        Mailbox = cls.env["emboux.mailbox"]
+        Alias = cls.env["emboux.alias"]
+        cls.dom_a, cls.dom_b, cls.dom_s = Domain.create(
+            [{"name": "views-a.test"}, {"name": "views-b.test"}, {"name": "views-s.test"}]
+        )
+        cls.alice, cls.bob, cls.carol, cls.dave, cls.erin = Mailbox.create([
+            {"email": "alice@views-a.test", "password": PASSWORD, "quota_mb": 500},
+            {"email": "bob@views-a.test", "password": PASSWORD, "active": False},
+            {"email": "carol@views-b.test", "password": PASSWORD, "catch_all": True},
+            {"email": "dave@views-s.test", "password": PASSWORD},
+            {"email": "erin@views-b.test", "password": PASSWORD, "quota_mb": 0},
+        ])
+        Alias.upsert("info@views-a.test", "alice@views-a.test")
+        Alias.upsert("sales@views-s.test", "dave@views-s.test")
+        Alias.upsert("ext@views-a.test", "someone@elsewhere.example")
+        cls.dom_s.action_suspend()
+
+    def query(self, query, *args):
+        self.env.flush_all()
+        return self.env.execute_query(SQL(query, *args))
+
+    # the lookups of the example configuration ---------------------------
+    def postfix_alias(self, key):
+        return sorted(r[0] for r in self.query(
+            "SELECT destination FROM emboux_postfix_aliases WHERE source = %s", key))
+
+    def postfix_resolve(self, address):
+        """virtual(5) table search order: user@domain, then @domain."""
+        found = self.postfix_alias(address)
+        return found or self.postfix_alias("@" + address.split("@")[1])
+
+    def dovecot_login(self, email, password):
+        rows = self.query(
+            "SELECT password FROM emboux_dovecot_users WHERE email = %s AND login_allowed", email)
+        return bool(rows) and verify_password(password, rows[0][0])
+
+    # views --------------------------------------------------------------
+    def test_views_exist(self):
+        self.assertFalse(self.env["emboux.mail.server.views"]._missing_views())
+
+    def test_domains(self):
+        domains = {r[0] for r in self.query("SELECT domain FROM emboux_postfix_domains")}
+        # a suspended domain is still hosted
+        self.assertLessEqual({"views-a.test", "views-b.test", "views-s.test"}, domains)
+
+    def test_mailboxes(self):
+        rows = dict(self.query(
+            "SELECT email, maildir FROM emboux_postfix_mailboxes WHERE email LIKE %s", "%@views-_.test"))
+        self.assertEqual(rows, {
+            "alice@views-a.test": "views-a.test/alice/",
+            "carol@views-b.test": "views-b.test/carol/",
+            "erin@views-b.test": "views-b.test/erin/",
+            # suspended: deferred at RCPT time, but nothing already queued bounces
+            "dave@views-s.test": "views-s.test/dave/",
+        })
+
+    def test_aliases_and_identity_rows(self):
+        self.assertEqual(self.postfix_alias("info@views-a.test"), ["alice@views-a.test"])
+        self.assertEqual(self.postfix_alias("ext@views-a.test"), ["someone@elsewhere.example"])
+        for mailbox in ("alice@views-a.test", "carol@views-b.test", "erin@views-b.test"):
+            self.assertEqual(self.postfix_alias(mailbox), [mailbox])
+        # no identity row for an inactive mailbox: it receives nothing
+        self.assertEqual(self.postfix_alias("bob@views-a.test"), [])
+        self.assertEqual(self.postfix_resolve("bob@views-a.test"), [])
+        # aliases of a suspended domain are gone until activation
+        self.assertEqual(self.postfix_alias("sales@views-s.test"), [])
+
+    def test_catch_all_never_swallows_a_mailbox(self):
+        self.assertEqual(self.postfix_alias("@views-b.test"), ["carol@views-b.test"])
+        self.assertEqual(self.postfix_resolve("nobody@views-b.test"), ["carol@views-b.test"])
+        self.assertEqual(self.postfix_resolve("erin@views-b.test"), ["erin@views-b.test"])
+        self.assertEqual(self.postfix_resolve("carol@views-b.test"), ["carol@views-b.test"])
+        # a domain without catch-all resolves unknown addresses to nothing
+        self.assertEqual(self.postfix_resolve("nobody@views-a.test"), [])
+        # unticking catch-all removes the row
+        self.carol.catch_all = False
+        self.assertEqual(self.postfix_resolve("nobody@views-b.test"), [])
+
+    def test_recipient_access_of_suspended_domain(self):
+        rows = dict(self.query(
+            "SELECT key, action FROM emboux_postfix_recipient_access WHERE key LIKE %s", "views-_.test"))
+        self.assertEqual(list(rows), ["views-s.test"])
+        self.assertRegex(rows["views-s.test"], r"^450 4\.\d\.\d ")
+
+    def test_dovecot_users(self):
+        rows = {r[0]: r[1:] for r in self.query(
+            "SELECT email, password, quota_rule, maildir, login_allowed FROM emboux_dovecot_users"
+            " WHERE email LIKE %s", "%@views-_.test")}
+        self.assertEqual(len(rows), 5)  # inactive ones too: retention and quota reach them
+        password, quota_rule, maildir, login_allowed = rows["alice@views-a.test"]
+        self.assertTrue(password.startswith("{SHA512-CRYPT}$6$"))
+        self.assertEqual((quota_rule, maildir, login_allowed), ("*:storage=500M", "views-a.test/alice/", True))
+        self.assertEqual(rows["erin@views-b.test"][1], "*:storage=0")  # 0 = unlimited
+        self.assertEqual(rows["carol@views-b.test"][1], "*:storage=1024M")
+        self.assertFalse(rows["bob@views-a.test"][3])  # inactive mailbox
+        self.assertFalse(rows["dave@views-s.test"][3])  # suspended domain
+        self.assertTrue(self.dovecot_login("alice@views-a.test", PASSWORD))
+        self.assertFalse(self.dovecot_login("alice@views-a.test", "wrong password!"))
+        self.assertFalse(self.dovecot_login("bob@views-a.test", PASSWORD))
+        self.assertFalse(self.dovecot_login("dave@views-s.test", PASSWORD))
+
+    def test_password_change_reaches_dovecot(self):
+        self.alice.set_password("another long secret")
+        self.assertFalse(self.dovecot_login("alice@views-a.test", PASSWORD))
+        self.assertTrue(self.dovecot_login("alice@views-a.test", "another long secret"))
+
+    def test_activation_restores_everything(self):
+        self.dom_s.action_activate()
+        self.assertTrue(self.dovecot_login("dave@views-s.test", PASSWORD))
+        self.assertEqual(self.postfix_alias("sales@views-s.test"), ["dave@views-s.test"])
+        self.assertFalse(self.query(
+            "SELECT 1 FROM emboux_postfix_recipient_access WHERE key = %s", "views-s.test"))
+        self.bob.active = True
+        self.assertTrue(self.dovecot_login("bob@views-a.test", PASSWORD))
+        self.assertEqual(self.postfix_resolve("bob@views-a.test"), ["bob@views-a.test"])
+
+    def test_deleting_a_domain_empties_its_rows(self):
+        self.dom_b.unlink()
+        for view, column in (("emboux_postfix_domains", "domain"), ("emboux_postfix_mailboxes", "email"),
+                             ("emboux_postfix_aliases", "source"), ("emboux_dovecot_users", "email")):
+            self.assertFalse(self.query(
+                "SELECT 1 FROM %s WHERE %s LIKE %s", SQL.identifier(view), SQL.identifier(column),
+                "%views-b.test"), view)
+
+    def test_missing_view_rebuilt_at_registry_load(self):
+        self.env.cr.execute("DROP VIEW emboux_postfix_aliases")
+        Views = self.env["emboux.mail.server.views"]
+        self.assertEqual(Views._missing_views(), ["emboux_postfix_aliases"])
+        with self.assertLogs(LOGGER, "WARNING"):
+            Views._register_hook()
+        self.assertFalse(Views._missing_views())
+        self.assertEqual(self.postfix_alias("info@views-a.test"), ["alice@views-a.test"])
+
+    # the read-only role -------------------------------------------------
+    def _new_role(self, password="role password 1"):
+        role = "emboux_ms_test_" + uuid.uuid4().hex[:12]
+        Views = self.env["emboux.mail.server.views"]
+        if not Views._ensure_role(role, password):
+            self.skipTest("the database user may not create roles")
+        return role
+
+    def _as_role(self, role, query):
+        """Run ``query`` as ``role`` (SET LOCAL ROLE inside the test's
+        transaction); return the rows, or the exception class."""
+        cr = self.env.cr
+        self.env.flush_all()
+        try:
+            # a failed statement rolls the savepoint back, SET LOCAL with it
+            with cr.savepoint(flush=False):
+                cr.execute(SQL("SET LOCAL ROLE %s", SQL.identifier(role)))
+                cr.execute(query, log_exceptions=False)
+                rows = cr.fetchall() if cr.description else []
+                cr.execute("RESET ROLE")
+                return rows
+        except psycopg2.Error as exc:
+            return type(exc)
+
+    def test_role_reads_views_only(self):
+        role = self._new_role()
+        Views = self.env["emboux.mail.server.views"]
+        self.assertTrue(Views._grant_views(role))
+        su, createrole, createdb, login = Views._role_info(role)
+        self.assertEqual((su, createrole, createdb, login), (False, False, False, True))
+        for view in VIEWS:
+            result = self._as_role(role, SQL("SELECT * FROM %s", SQL.identifier(view)))
+            self.assertIsInstance(result, list, view)
+        rows = self._as_role(role, SQL(
+            "SELECT destination FROM emboux_postfix_aliases WHERE source = %s", "@views-b.test"))
+        self.assertEqual(rows, [("carol@views-b.test",)])
+        denied = psycopg2.errors.InsufficientPrivilege
+        for table in ("emboux_mailbox", "emboux_domain", "emboux_alias", "res_users", "ir_config_parameter"):
+            with mute_logger("odoo.sql_db"):
+                result = self._as_role(role, SQL("SELECT * FROM %s LIMIT 1", SQL.identifier(table)))
+            self.assertIs(result, denied, table)
+        # read-only even where a view is auto-updatable
+        with mute_logger("odoo.sql_db"):
+            result = self._as_role(role, SQL("UPDATE emboux_postfix_domains SET domain = 'x.test'"))
+        self.assertIs(result, denied)
+
+    def test_grant_revokes_other_rights(self):
+        role = self._new_role()
+        self.env.cr.execute(SQL("GRANT SELECT ON emboux_mailbox TO %s", SQL.identifier(role)))
+        self.assertIsInstance(self._as_role(role, SQL("SELECT 1 FROM emboux_mailbox")), list)
+        self.env["emboux.mail.server.views"]._grant_views(role)
+        with mute_logger("odoo.sql_db"):
+            result = self._as_role(role, SQL("SELECT 1 FROM emboux_mailbox"))
+        self.assertIs(result, psycopg2.errors.InsufficientPrivilege)
+
+    def test_existing_role_password_reset(self):
+        role = self._new_role()
+        Views = self.env["emboux.mail.server.views"]
+        self.assertTrue(Views._ensure_role(role, "new role password"))
+        self.assertEqual(Views._role_info(role), (False, False, False, True))
+
+    def test_without_createrole_fails_soft(self):
+        """A database user without CREATEROLE: a warning, no error, and the
+        install goes on."""
+        weak = self._new_role()  # LOGIN NOCREATEROLE
+        cr = self.env.cr
+        Views = self.env["emboux.mail.server.views"]
+        cr.execute(SQL("SET LOCAL ROLE %s", SQL.identifier(weak)))
+        try:
+            with self.assertLogs(LOGGER, "WARNING") as logs, mute_logger("odoo.sql_db"):
+                done = Views._ensure_role("emboux_ms_test_" + uuid.uuid4().hex[:12], "some password")
+        finally:
+            cr.execute("RESET ROLE")
+        self.assertFalse(done)
+        self.assertIn("CREATEROLE", logs.output[0])
+
+    def test_superuser_role_refused(self):
+        Views = self.env["emboux.mail.server.views"]
+        superuser = self.env.execute_query(SQL("SELECT current_user"))[0][0]
+        if not Views._role_info(superuser)[0]:
+            self.skipTest("the database user is not a superuser")
+        with self.assertLogs(LOGGER, "ERROR"):
+            self.assertFalse(Views._ensure_role(superuser, "whatever password"))
+            self.assertFalse(Views._grant_views(superuser))
