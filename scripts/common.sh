@@ -3,7 +3,7 @@
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=$TOP/.venv
 RUN_DIR=$TOP/.run
-ODOO=("$VENV/bin/python" -m odoo)
+ODOO=("$VENV/bin/odoo")
 mkdir -p "$RUN_DIR"
 
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }

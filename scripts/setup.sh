@@ -81,6 +81,16 @@ install_venv() {
     echo "$want" > "$stamp"
 }
 
+# A launcher of our own: Odoo re-executes sys.argv[0] (gevent worker,
+# restarts), which `python -m odoo` cannot survive.
+install_launcher() {
+    local launcher=$VENV/bin/odoo
+    [ -x "$launcher" ] && return
+    printf '#!%s\nfrom odoo.cli.command import main\n\nmain()\n' "$VENV/bin/python" > "$launcher"
+    chmod +x "$launcher"
+}
+
 install_odoo
 install_venv
+install_launcher
 log "ready: $("$VENV/bin/python" -c 'import odoo.release as r; print("Odoo", r.version)')"
