@@ -1,0 +1,381 @@
+"""The REST API on a real Odoo, driven like an outside client.
+
+Installs the suite through Odoo's command line on a throwaway database,
+starts Odoo with ``--workers=2`` on its own port with ``EMBOUX_MASTER_TOKEN``
+set, and walks the API with ``requests``. The last test restarts the server
+with another ``EMBOUX_API_PREFIX`` and checks that the API moved there.
+
+Environment: ``EMBOUX_LIVE_PORT`` (default 8213; a free port is used when it
+is taken), ``EMBOUX_LIVE_KEEP_DB=1`` keeps the database for a post-mortem.
+"""
+
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+TOP = Path(__file__).resolve().parents[1]
+PYTHON = TOP / ".venv" / "bin" / "python"
+DB = f"h3_live_{os.getpid()}"
+TOKEN = "live-" + secrets.token_urlsafe(24)
+TIMEOUT = 30
+UTC_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
+
+
+def _suite_addons():
+    return sorted(p.parent.name for p in TOP.glob("*/__manifest__.py"))
+
+
+def _port_is_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pick_ports():
+    port = int(os.environ.get("EMBOUX_LIVE_PORT", "8213"))
+    gevent = port + 10000
+    if not (_port_is_free(port) and _port_is_free(gevent)):
+        port, gevent = _free_port(), _free_port()
+    return port, gevent
+
+
+def _odoo_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMBOUX_")}
+    env.update(EMBOUX_MASTER_TOKEN=TOKEN, **extra)
+    return env
+
+
+class LiveOdoo:
+    """One Odoo server (prefork, 2 workers) on the throwaway database."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.port, self.gevent_port = _pick_ports()
+        self.proc = None
+        self.prefix = "/api"
+        self.log_path = None
+        self.timings = {}
+
+    # -- database -------------------------------------------------------
+    def install(self):
+        addons = ",".join(_suite_addons())
+        log = self.workdir / "install.log"
+        start = time.monotonic()
+        with open(log, "w") as out:
+            rc = subprocess.call(
+                [
+                    str(PYTHON), "-m", "odoo",
+                    f"--addons-path={TOP}", "-d", DB, "-i", addons,
+                    "--stop-after-init", "--no-http", "--workers=0",
+                    f"--data-dir={self.workdir / 'data'}", "--log-level=warn",
+                ],
+                env=_odoo_env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
+        self.timings["install"] = time.monotonic() - start
+        assert rc == 0, f"install of {addons} failed:\n{log.read_text()[-5000:]}"
+
+    def drop(self):
+        if os.environ.get("EMBOUX_LIVE_KEEP_DB"):
+            return
+        subprocess.call(["dropdb", "--if-exists", "--force", DB], stderr=subprocess.DEVNULL)
+
+    # -- server ---------------------------------------------------------
+    def start(self, prefix=None):
+        extra = {"EMBOUX_API_PREFIX": prefix} if prefix else {}
+        self.prefix = prefix or "/api"
+        self.log_path = self.workdir / f"server-{len(self.timings)}.log"
+        start = time.monotonic()
+        self.proc = subprocess.Popen(
+            [
+                str(PYTHON), "-m", "odoo",
+                f"--addons-path={TOP}", "-d", DB, f"--db-filter=^{DB}$",
+                "--http-interface=127.0.0.1", f"--http-port={self.port}",
+                f"--gevent-port={self.gevent_port}", "--workers=2",
+                "--max-cron-threads=0", f"--data-dir={self.workdir / 'data'}",
+                "--log-level=info", f"--logfile={self.log_path}",
+            ],
+            env=_odoo_env(**extra),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"Odoo exited:\n{self.log_path.read_text()[-5000:]}"
+            try:
+                if requests.get(self.url("/health"), timeout=2).status_code == 200:
+                    self.timings[f"start {self.prefix}"] = time.monotonic() - start
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"Odoo did not answer:\n{self.log_path.read_text()[-5000:]}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def url(self, path, prefix=None):
+        return f"http://127.0.0.1:{self.port}{prefix or self.prefix}{path}"
+
+    def log(self):
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def odoo(tmp_path_factory):
+    if not PYTHON.exists():
+        pytest.skip("no virtualenv: run `make setup` first")
+    server = LiveOdoo(tmp_path_factory.mktemp("emboux-live"))
+    try:
+        server.install()
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        server.drop()
+        print(f"\nlive Odoo on :{server.port}, timings (s): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in server.timings.items()))
+
+
+class Client:
+    """A REST client of the API with the master token."""
+
+    def __init__(self, odoo, token=TOKEN, header="bearer"):
+        self.odoo = odoo
+        self.session = requests.Session()
+        if header == "bearer":
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        elif header == "x-api-key":
+            self.session.headers["X-API-Key"] = token
+
+    def __getattr__(self, method):
+        def call(path, **kwargs):
+            kwargs.setdefault("timeout", TIMEOUT)
+            kwargs.setdefault("allow_redirects", False)
+            response = self.session.request(method.upper(), self.odoo.url(path), **kwargs)
+            assert response.status_code < 500, f"{method} {path}: {response.status_code} {response.text}"
+            return response
+
+        return call
+
+
+@pytest.fixture
+def api(odoo):
+    return Client(odoo)
+
+
+def expect(response, code, detail=None):
+    assert response.status_code == code, (
+        f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+    )
+    if detail is not None:
+        assert response.json() == {"detail": detail}
+    return response.json() if response.content else None
+
+
+def test_health_docs_and_schema(odoo):
+    anonymous = Client(odoo, header=None)
+    for path in ("/health", "/health/"):
+        body = expect(anonymous.get(path), 200)
+        assert (body["status"], body["database"]) == ("ok", "ok")
+        assert body["version"]
+    schema = expect(anonymous.get("/openapi.json"), 200)
+    roles = {
+        (method, path): op.get("x-required-role")
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+    }
+    assert roles.pop(("get", "/health")) is None
+    assert roles and set(roles.values()) == {"master"}
+    docs = anonymous.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_authentication(odoo):
+    for client in (
+        Client(odoo, header=None),
+        Client(odoo, token="wrong"),
+        Client(odoo, token="wrong", header="x-api-key"),
+        Client(odoo, token=TOKEN[:-1]),
+    ):
+        for method, path in (("get", "/domains/"), ("post", "/domains"), ("delete", "/users/a@b.org")):
+            response = getattr(client, method)(path, json={"name": "nope.org"})
+            expect(response, 401, "Not authenticated")
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+    expect(Client(odoo, header="x-api-key").get("/domains/"), 200)
+    expect(Client(odoo).get("/domains"), 200)
+
+
+def test_walkthrough(api):
+    # a domain, any case in, lower-case out
+    body = expect(api.post("/domains/", json={"name": "Live-Example.ORG"}), 201)
+    assert body["name"] == "live-example.org" and body["status"] == "active"
+    assert UTC_TIME.match(body["created_at"]) and UTC_TIME.match(body["updated_at"])
+    assert (body["parent"], body["wildcard"], body["verification_status"]) == (None, False, "not_started")
+    expect(api.post("/domains", json={"name": "LIVE-example.org"}), 409,
+           "name: the domain 'live-example.org' already exists")
+    detail = expect(api.post("/domains/", json={"name": "not a domain"}), 422)["detail"]
+    assert detail.startswith("name:")
+
+    # a mailbox with the catch-all, an alias (upsert)
+    body = expect(api.post("/users/", json={
+        "email": "Boss@Live-Example.org", "password": "correct horse battery", "name": "Boss",
+        "catch_all": True}), 201)
+    assert body == {**body, "email": "boss@live-example.org", "domain": "live-example.org",
+                    "catch_all": True, "quota_mb": 1024, "active": True}
+    assert "password" not in body
+    expect(api.post("/users", json={"email": "boss@LIVE-example.org", "password": "another password"}),
+           409, "email: the mailbox 'boss@live-example.org' already exists")
+    assert expect(api.post("/users/", json={"email": "x@live-example.org", "password": "short"}),
+                  422)["detail"].startswith("password:")
+    assert expect(api.post("/users/", json={"email": "x@unknown-domain.org", "password": "long enough pw"}),
+                  422)["detail"].startswith("email:")
+    alias = {"source": "info@live-example.org", "destination": "boss@live-example.org"}
+    expect(api.post("/aliases/", json=alias), 201)
+    assert expect(api.post("/aliases", json={k: v.upper() for k, v in alias.items()}), 200) == {
+        **alias, "domain": "live-example.org", "catch_all": False}
+
+    # lists
+    assert [d["name"] for d in expect(api.get("/domains/"), 200)] == ["live-example.org"]
+    assert [u["email"] for u in expect(api.get("/users/?domain=live-example.org"), 200)] == [
+        "boss@live-example.org"]
+    assert [(a["source"], a["catch_all"]) for a in expect(api.get("/aliases?domain=live-example.org"), 200)] == [
+        ("@live-example.org", True), ("info@live-example.org", False)]
+    body = expect(api.get("/domains/live-example.org"), 200)
+    assert (body["mailbox_count"], body["alias_count"]) == (1, 2)
+
+    # settings, numbers
+    assert expect(api.put("/users/boss@live-example.org/quota", json={"quota_mb": 4096}), 200) == {
+        "quota_mb": 4096, "used_mb": None}
+    expect(api.put("/users/boss@live-example.org/quota", json={"quota_mb": -1}), 422)
+    assert expect(api.put("/domains/live-example.org/retention", json={"retention_days": 90}), 200) == {
+        "retention_days": 90}
+    expect(api.put("/domains/live-example.org/transfer", json={"monthly_transfer_limit_mb": -5}), 422)
+    assert expect(api.get("/domains/live-example.org/transfer/"), 200) == {
+        "monthly_transfer_limit_mb": 0, "transfer_used_mb": 0}
+    assert expect(api.get("/users/?limit=1001"), 422)
+
+    # suspend, activate
+    assert expect(api.put("/domains/live-example.org/suspend"), 200)["status"] == "suspended"
+    assert expect(api.get("/domains/live-example.org"), 200)["status"] == "suspended"
+    assert expect(api.put("/domains/live-example.org/activate/"), 200)["status"] == "active"
+
+    # a refused change leaves everything as it was
+    expect(api.put("/users/boss@live-example.org", json={"name": "Changed", "password": "short"}), 422)
+    assert expect(api.get("/users/boss@live-example.org"), 200)["name"] == "Boss"
+
+    # delete
+    response = api.delete("/aliases/info@live-example.org?destination=boss@live-example.org")
+    assert response.status_code == 204 and response.content == b""
+    expect(api.delete("/aliases/info@live-example.org"), 404, "Alias not found")
+    expect(api.delete("/users/BOSS@live-example.org"), 204)
+    expect(api.get("/users/boss@live-example.org"), 404, "Mailbox not found")
+    # its catch-all went with it
+    assert expect(api.get("/aliases/"), 200) == []
+    expect(api.delete("/domains/live-example.org"), 204)
+    expect(api.get("/domains/live-example.org"), 404, "Domain not found")
+    expect(api.put("/domains/live-example.org/suspend"), 404, "Domain not found")
+    assert expect(api.get("/domains/"), 200) == []
+
+
+def _parallel(odoo, calls):
+    """Run ``calls`` (method, path, json) at the same instant, each in its
+    own thread and connection; answer the responses in order."""
+    barrier = threading.Barrier(len(calls))
+    responses = [None] * len(calls)
+
+    def run(i, method, path, payload):
+        client = Client(odoo)
+        barrier.wait()
+        responses[i] = getattr(client, method)(path, json=payload)
+
+    threads = [threading.Thread(target=run, args=(i, *call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT * 2)
+    return responses
+
+
+def test_parallel_creates_of_one_domain(odoo, api):
+    for i in range(5):
+        name = f"race-{i}.example"
+        responses = _parallel(odoo, [
+            ("post", "/domains/", {"name": name}),
+            ("post", "/domains/", {"name": name.upper()}),
+        ])
+        codes = sorted(r.status_code for r in responses)
+        assert codes == [201, 409], [(r.status_code, r.text) for r in responses]
+        conflict = next(r for r in responses if r.status_code == 409)
+        assert conflict.json() == {"detail": f"name: the domain '{name}' already exists"}
+        assert [d["name"] for d in expect(api.get(f"/domains/?limit=1000"), 200)].count(name) == 1
+    # mailboxes too; and an alias upsert answers one 201 and one 200
+    expect(api.post("/users/", json={"email": "a@race-0.example", "password": "long enough pw"}), 201)
+    responses = _parallel(odoo, [
+        ("post", "/users/", {"email": "same@race-0.example", "password": "long enough pw"}),
+        ("post", "/users/", {"email": "SAME@race-0.example", "password": "long enough pw"}),
+    ])
+    assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
+    responses = _parallel(odoo, [
+        ("post", "/aliases/", {"source": "info@race-0.example", "destination": "a@race-0.example"}),
+        ("post", "/aliases/", {"source": "info@race-0.example", "destination": "a@race-0.example"}),
+    ])
+    assert sorted(r.status_code for r in responses) == [200, 201], [r.text for r in responses]
+    assert len(expect(api.get("/aliases/?domain=race-0.example"), 200)) == 1
+
+
+def test_no_server_error_logged(odoo):
+    log = odoo.log()
+    assert "Exception during request handling" not in log, log[-5000:]
+    assert " 500 " not in "\n".join(line for line in log.splitlines() if "werkzeug" in line)
+
+
+def test_prefix_follows_the_environment_on_restart(odoo):
+    """Last: the server restarts with EMBOUX_API_PREFIX and serves there."""
+    odoo.stop()
+    odoo.start(prefix="/mail-api/v1")
+    client = Client(odoo)
+    expect(client.get("/health"), 200)
+    expect(client.get("/domains/"), 200)
+    schema = expect(client.get("/openapi.json"), 200)
+    assert schema["info"]["title"] == "Emboux API"
+    docs = client.get("/docs")
+    assert "/mail-api/v1/openapi.json" in docs.text
+    old = requests.get(odoo.url("/health", prefix="/api"), timeout=TIMEOUT)
+    assert old.status_code == 404
+    # and back to the default when the variable goes away
+    odoo.stop()
+    odoo.start()
+    expect(Client(odoo).get("/health"), 200)
+    assert requests.get(odoo.url("/health", prefix="/mail-api/v1"), timeout=TIMEOUT).status_code == 404
