@@ -21,17 +21,17 @@ rules (``authenticated_partner_id`` in the context, see
 unknown, expired or revoked key. Routes never change.
 """
 
-import hmac
 from dataclasses import dataclass
+import hmac
 from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Query, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from odoo.api import Environment
 
 from odoo.addons.emboux_core.tools import get_config
 from odoo.addons.fastapi.dependencies import odoo_env
-
-from fastapi import Depends, HTTPException, Query, status
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from .schemas import ErrorOut
 

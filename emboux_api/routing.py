@@ -30,19 +30,17 @@ even where nobody rolls the transaction back (tests).
 
 import logging
 
+from fastapi import HTTPException, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, APIRouter
 import psycopg2
 from psycopg2 import errorcodes
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 
 from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
 from odoo.addons.fastapi.context import odoo_env_ctx
-
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from fastapi import HTTPException, status
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute, APIRouter
 
 _logger = logging.getLogger(__name__)
 

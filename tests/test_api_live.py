@@ -6,25 +6,28 @@ set, and walks the API with ``requests``. The last test restarts the server
 with another ``EMBOUX_API_PREFIX`` and checks that the API moved there.
 
 Environment: ``EMBOUX_LIVE_PORT`` (default 8213; a free port is used when it
-is taken), ``EMBOUX_LIVE_KEEP_DB=1`` keeps the database for a post-mortem.
+is taken), ``EMBOUX_LIVE_ADDONS`` (default: every addon of the repository),
+``EMBOUX_LIVE_KEEP_DB=1`` keeps the database for a post-mortem.
 """
 
 import os
+from pathlib import Path
 import re
 import secrets
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 TOP = Path(__file__).resolve().parents[1]
 PYTHON = TOP / ".venv" / "bin" / "python"
+# scripts/setup.sh's launcher: Odoo re-executes sys.argv[0] (its gevent
+# worker), which `python -m odoo` cannot survive
+LAUNCHER = TOP / ".venv" / "bin" / "odoo"
 DB = f"h3_live_{os.getpid()}"
 TOKEN = "live-" + secrets.token_urlsafe(24)
 TIMEOUT = 30
@@ -32,6 +35,10 @@ UTC_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 
 
 def _suite_addons():
+    """Every addon of the repository (as scripts/common.sh), or the list in
+    ``EMBOUX_LIVE_ADDONS`` (comma-separated)."""
+    if os.environ.get("EMBOUX_LIVE_ADDONS"):
+        return os.environ["EMBOUX_LIVE_ADDONS"].split(",")
     return sorted(p.parent.name for p in TOP.glob("*/__manifest__.py"))
 
 
@@ -59,6 +66,10 @@ def _pick_ports():
     return port, gevent
 
 
+def _odoo_command():
+    return [str(LAUNCHER)] if LAUNCHER.exists() else [str(PYTHON), "-m", "odoo"]
+
+
 def _odoo_env(**extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMBOUX_")}
     env.update(EMBOUX_MASTER_TOKEN=TOKEN, **extra)
@@ -84,10 +95,17 @@ class LiveOdoo:
         with open(log, "w") as out:
             rc = subprocess.call(
                 [
-                    str(PYTHON), "-m", "odoo",
-                    f"--addons-path={TOP}", "-d", DB, "-i", addons,
-                    "--stop-after-init", "--no-http", "--workers=0",
-                    f"--data-dir={self.workdir / 'data'}", "--log-level=warn",
+                    *_odoo_command(),
+                    f"--addons-path={TOP}",
+                    "-d",
+                    DB,
+                    "-i",
+                    addons,
+                    "--stop-after-init",
+                    "--no-http",
+                    "--workers=0",
+                    f"--data-dir={self.workdir / 'data'}",
+                    "--log-level=warn",
                 ],
                 env=_odoo_env(),
                 stdout=out,
@@ -110,12 +128,19 @@ class LiveOdoo:
         start = time.monotonic()
         self.proc = subprocess.Popen(
             [
-                str(PYTHON), "-m", "odoo",
-                f"--addons-path={TOP}", "-d", DB, f"--db-filter=^{DB}$",
-                "--http-interface=127.0.0.1", f"--http-port={self.port}",
-                f"--gevent-port={self.gevent_port}", "--workers=2",
-                "--max-cron-threads=0", f"--data-dir={self.workdir / 'data'}",
-                "--log-level=info", f"--logfile={self.log_path}",
+                *_odoo_command(),
+                f"--addons-path={TOP}",
+                "-d",
+                DB,
+                f"--db-filter=^{DB}$",
+                "--http-interface=127.0.0.1",
+                f"--http-port={self.port}",
+                f"--gevent-port={self.gevent_port}",
+                "--workers=2",
+                "--max-cron-threads=0",
+                f"--data-dir={self.workdir / 'data'}",
+                "--log-level=info",
+                f"--logfile={self.log_path}",
             ],
             env=_odoo_env(**extra),
             stdout=subprocess.DEVNULL,
@@ -164,8 +189,10 @@ def odoo(tmp_path_factory):
     finally:
         server.stop()
         server.drop()
-        print(f"\nlive Odoo on :{server.port}, timings (s): "
-              + ", ".join(f"{k} {v:.1f}" for k, v in server.timings.items()))
+        print(
+            f"\nlive Odoo on :{server.port}, timings (s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in server.timings.items())
+        )
 
 
 class Client:
@@ -184,7 +211,9 @@ class Client:
             kwargs.setdefault("timeout", TIMEOUT)
             kwargs.setdefault("allow_redirects", False)
             response = self.session.request(method.upper(), self.odoo.url(path), **kwargs)
-            assert response.status_code < 500, f"{method} {path}: {response.status_code} {response.text}"
+            assert response.status_code < 500, (
+                f"{method} {path}: {response.status_code} {response.text}"
+            )
             return response
 
         return call
@@ -229,7 +258,11 @@ def test_authentication(odoo):
         Client(odoo, token="wrong", header="x-api-key"),
         Client(odoo, token=TOKEN[:-1]),
     ):
-        for method, path in (("get", "/domains/"), ("post", "/domains"), ("delete", "/users/a@b.org")):
+        for method, path in (
+            ("get", "/domains/"),
+            ("post", "/domains"),
+            ("delete", "/users/a@b.org"),
+        ):
             response = getattr(client, method)(path, json={"name": "nope.org"})
             expect(response, 401, "Not authenticated")
             assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -242,48 +275,89 @@ def test_walkthrough(api):
     body = expect(api.post("/domains/", json={"name": "Live-Example.ORG"}), 201)
     assert body["name"] == "live-example.org" and body["status"] == "active"
     assert UTC_TIME.match(body["created_at"]) and UTC_TIME.match(body["updated_at"])
-    assert (body["parent"], body["wildcard"], body["verification_status"]) == (None, False, "not_started")
-    expect(api.post("/domains", json={"name": "LIVE-example.org"}), 409,
-           "name: the domain 'live-example.org' already exists")
+    assert (body["parent"], body["wildcard"], body["verification_status"]) == (
+        None,
+        False,
+        "not_started",
+    )
+    expect(
+        api.post("/domains", json={"name": "LIVE-example.org"}),
+        409,
+        "name: the domain 'live-example.org' already exists",
+    )
     detail = expect(api.post("/domains/", json={"name": "not a domain"}), 422)["detail"]
     assert detail.startswith("name:")
 
     # a mailbox with the catch-all, an alias (upsert)
-    body = expect(api.post("/users/", json={
-        "email": "Boss@Live-Example.org", "password": "correct horse battery", "name": "Boss",
-        "catch_all": True}), 201)
-    assert body == {**body, "email": "boss@live-example.org", "domain": "live-example.org",
-                    "catch_all": True, "quota_mb": 1024, "active": True}
+    body = expect(
+        api.post(
+            "/users/",
+            json={
+                "email": "Boss@Live-Example.org",
+                "password": "correct horse battery",
+                "name": "Boss",
+                "catch_all": True,
+            },
+        ),
+        201,
+    )
+    assert body == {
+        **body,
+        "email": "boss@live-example.org",
+        "domain": "live-example.org",
+        "catch_all": True,
+        "quota_mb": 1024,
+        "active": True,
+    }
     assert "password" not in body
-    expect(api.post("/users", json={"email": "boss@LIVE-example.org", "password": "another password"}),
-           409, "email: the mailbox 'boss@live-example.org' already exists")
-    assert expect(api.post("/users/", json={"email": "x@live-example.org", "password": "short"}),
-                  422)["detail"].startswith("password:")
-    assert expect(api.post("/users/", json={"email": "x@unknown-domain.org", "password": "long enough pw"}),
-                  422)["detail"].startswith("email:")
+    expect(
+        api.post("/users", json={"email": "boss@LIVE-example.org", "password": "another password"}),
+        409,
+        "email: the mailbox 'boss@live-example.org' already exists",
+    )
+    assert expect(
+        api.post("/users/", json={"email": "x@live-example.org", "password": "short"}), 422
+    )["detail"].startswith("password:")
+    assert expect(
+        api.post("/users/", json={"email": "x@unknown-domain.org", "password": "long enough pw"}),
+        422,
+    )["detail"].startswith("email:")
     alias = {"source": "info@live-example.org", "destination": "boss@live-example.org"}
     expect(api.post("/aliases/", json=alias), 201)
     assert expect(api.post("/aliases", json={k: v.upper() for k, v in alias.items()}), 200) == {
-        **alias, "domain": "live-example.org", "catch_all": False}
+        **alias,
+        "domain": "live-example.org",
+        "catch_all": False,
+    }
 
     # lists
     assert [d["name"] for d in expect(api.get("/domains/"), 200)] == ["live-example.org"]
     assert [u["email"] for u in expect(api.get("/users/?domain=live-example.org"), 200)] == [
-        "boss@live-example.org"]
-    assert [(a["source"], a["catch_all"]) for a in expect(api.get("/aliases?domain=live-example.org"), 200)] == [
-        ("@live-example.org", True), ("info@live-example.org", False)]
+        "boss@live-example.org"
+    ]
+    assert [
+        (a["source"], a["catch_all"])
+        for a in expect(api.get("/aliases?domain=live-example.org"), 200)
+    ] == [("@live-example.org", True), ("info@live-example.org", False)]
     body = expect(api.get("/domains/live-example.org"), 200)
     assert (body["mailbox_count"], body["alias_count"]) == (1, 2)
 
     # settings, numbers
     assert expect(api.put("/users/boss@live-example.org/quota", json={"quota_mb": 4096}), 200) == {
-        "quota_mb": 4096, "used_mb": None}
+        "quota_mb": 4096,
+        "used_mb": None,
+    }
     expect(api.put("/users/boss@live-example.org/quota", json={"quota_mb": -1}), 422)
-    assert expect(api.put("/domains/live-example.org/retention", json={"retention_days": 90}), 200) == {
-        "retention_days": 90}
-    expect(api.put("/domains/live-example.org/transfer", json={"monthly_transfer_limit_mb": -5}), 422)
+    assert expect(
+        api.put("/domains/live-example.org/retention", json={"retention_days": 90}), 200
+    ) == {"retention_days": 90}
+    expect(
+        api.put("/domains/live-example.org/transfer", json={"monthly_transfer_limit_mb": -5}), 422
+    )
     assert expect(api.get("/domains/live-example.org/transfer/"), 200) == {
-        "monthly_transfer_limit_mb": 0, "transfer_used_mb": 0}
+        "monthly_transfer_limit_mb": 0,
+        "transfer_used_mb": 0,
+    }
     assert expect(api.get("/users/?limit=1001"), 422)
 
     # suspend, activate
@@ -292,7 +366,9 @@ def test_walkthrough(api):
     assert expect(api.put("/domains/live-example.org/activate/"), 200)["status"] == "active"
 
     # a refused change leaves everything as it was
-    expect(api.put("/users/boss@live-example.org", json={"name": "Changed", "password": "short"}), 422)
+    expect(
+        api.put("/users/boss@live-example.org", json={"name": "Changed", "password": "short"}), 422
+    )
     assert expect(api.get("/users/boss@live-example.org"), 200)["name"] == "Boss"
 
     # delete
@@ -331,26 +407,45 @@ def _parallel(odoo, calls):
 def test_parallel_creates_of_one_domain(odoo, api):
     for i in range(5):
         name = f"race-{i}.example"
-        responses = _parallel(odoo, [
-            ("post", "/domains/", {"name": name}),
-            ("post", "/domains/", {"name": name.upper()}),
-        ])
+        responses = _parallel(
+            odoo,
+            [
+                ("post", "/domains/", {"name": name}),
+                ("post", "/domains/", {"name": name.upper()}),
+            ],
+        )
         codes = sorted(r.status_code for r in responses)
         assert codes == [201, 409], [(r.status_code, r.text) for r in responses]
         conflict = next(r for r in responses if r.status_code == 409)
         assert conflict.json() == {"detail": f"name: the domain '{name}' already exists"}
-        assert [d["name"] for d in expect(api.get(f"/domains/?limit=1000"), 200)].count(name) == 1
+        assert [d["name"] for d in expect(api.get("/domains/?limit=1000"), 200)].count(name) == 1
     # mailboxes too; and an alias upsert answers one 201 and one 200
-    expect(api.post("/users/", json={"email": "a@race-0.example", "password": "long enough pw"}), 201)
-    responses = _parallel(odoo, [
-        ("post", "/users/", {"email": "same@race-0.example", "password": "long enough pw"}),
-        ("post", "/users/", {"email": "SAME@race-0.example", "password": "long enough pw"}),
-    ])
+    expect(
+        api.post("/users/", json={"email": "a@race-0.example", "password": "long enough pw"}), 201
+    )
+    responses = _parallel(
+        odoo,
+        [
+            ("post", "/users/", {"email": "same@race-0.example", "password": "long enough pw"}),
+            ("post", "/users/", {"email": "SAME@race-0.example", "password": "long enough pw"}),
+        ],
+    )
     assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
-    responses = _parallel(odoo, [
-        ("post", "/aliases/", {"source": "info@race-0.example", "destination": "a@race-0.example"}),
-        ("post", "/aliases/", {"source": "info@race-0.example", "destination": "a@race-0.example"}),
-    ])
+    responses = _parallel(
+        odoo,
+        [
+            (
+                "post",
+                "/aliases/",
+                {"source": "info@race-0.example", "destination": "a@race-0.example"},
+            ),
+            (
+                "post",
+                "/aliases/",
+                {"source": "info@race-0.example", "destination": "a@race-0.example"},
+            ),
+        ],
+    )
     assert sorted(r.status_code for r in responses) == [200, 201], [r.text for r in responses]
     assert len(expect(api.get("/aliases/?domain=race-0.example"), 200)) == 1
 
@@ -378,4 +473,6 @@ def test_prefix_follows_the_environment_on_restart(odoo):
     odoo.stop()
     odoo.start()
     expect(Client(odoo).get("/health"), 200)
-    assert requests.get(odoo.url("/health", prefix="/mail-api/v1"), timeout=TIMEOUT).status_code == 404
+    assert (
+        requests.get(odoo.url("/health", prefix="/mail-api/v1"), timeout=TIMEOUT).status_code == 404
+    )

@@ -1,14 +1,13 @@
 import logging
 from typing import Any
 
+from fastapi import APIRouter
+from starlette.middleware import Middleware
+
 from odoo import api, fields, models
 from odoo.modules.module import get_manifest
 
 from odoo.addons.emboux_core.tools import get_config
-
-from starlette.middleware import Middleware
-
-from fastapi import APIRouter
 
 from ..routers import ROUTERS, TAGS_METADATA
 from ..routing import HTTPExceptionLogLevelMiddleware
@@ -47,9 +46,7 @@ null, `verification_status` "not_started").
 class FastapiEndpoint(models.Model):
     _inherit = "fastapi.endpoint"
 
-    app = fields.Selection(
-        selection_add=[("emboux", "Emboux API")], ondelete={"emboux": "cascade"}
-    )
+    app = fields.Selection(selection_add=[("emboux", "Emboux API")], ondelete={"emboux": "cascade"})
 
     def _get_fastapi_routers(self) -> list[APIRouter]:
         if self.app == "emboux":
@@ -103,8 +100,7 @@ class FastapiEndpoint(models.Model):
             )
             if clash:
                 _logger.error(
-                    "Emboux API: prefix %s is already used by the endpoint %r; "
-                    "the API stays on %s",
+                    "Emboux API: prefix %s is already used by the endpoint %r; the API stays on %s",
                     root_path,
                     clash.name,
                     endpoint.root_path,

@@ -1,8 +1,8 @@
 from typing import Annotated
 
-from odoo.addons.emboux_core.tools import normalize_domain, normalize_email
-
 from fastapi import HTTPException, Path, Query, Response, status
+
+from odoo.addons.emboux_core.tools import normalize_domain, normalize_email
 
 from ..dependencies import CallerEnv, Paging, master_only
 from ..routing import EmbouxRouter

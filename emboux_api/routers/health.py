@@ -1,11 +1,11 @@
 from typing import Annotated
 
+from fastapi import Depends
+
 from odoo.api import Environment
 from odoo.modules.module import get_manifest
 
 from odoo.addons.fastapi.dependencies import odoo_env
-
-from fastapi import Depends
 
 from ..routing import EmbouxRouter
 from ..schemas import HealthOut

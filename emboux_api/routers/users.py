@@ -1,8 +1,8 @@
 from typing import Annotated, Any
 
-from odoo.addons.emboux_core.tools import normalize_domain
-
 from fastapi import Depends, HTTPException, Path, Query, Response, status
+
+from odoo.addons.emboux_core.tools import normalize_domain
 
 from ..dependencies import CallerEnv, Paging, master_only
 from ..routing import EmbouxRouter

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
@@ -9,8 +9,8 @@ MAX_INT = 2**31 - 1
 def _as_utc(value: datetime) -> datetime:
     """Odoo stores naive UTC datetimes: say so (serialised with ``Z``)."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
 
 
 def _clean_text(value: str) -> str:

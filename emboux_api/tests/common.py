@@ -42,8 +42,10 @@ class EmbouxApiCase(FastAPITransactionCase):
 
     def assertStatus(self, response, code, detail=None):
         self.assertEqual(
-            response.status_code, code, f"{response.request.method} {response.request.url}: "
-            f"{response.status_code} {response.text}"
+            response.status_code,
+            code,
+            f"{response.request.method} {response.request.url}: "
+            f"{response.status_code} {response.text}",
         )
         if detail is not None:
             self.assertEqual(response.json(), {"detail": detail})

@@ -10,7 +10,9 @@ UTC_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 @tagged("post_install", "-at_install")
 class TestDomains(EmbouxApiCase):
     def test_create(self):
-        body = self.assertStatus(self.api("POST", "/domains/", json={"name": " Example.COM. "}), 201)
+        body = self.assertStatus(
+            self.api("POST", "/domains/", json={"name": " Example.COM. "}), 201
+        )
         self.assertEqual(
             {k: v for k, v in body.items() if k not in ("created_at", "updated_at")},
             {
@@ -36,16 +38,22 @@ class TestDomains(EmbouxApiCase):
 
     def test_create_accepts_partner_ref_and_provider(self):
         body = self.assertStatus(
-            self.api("POST", "/domains", json={"name": "b.org", "partner_ref": "ACME", "provider": "ses"}),
+            self.api(
+                "POST", "/domains", json={"name": "b.org", "partner_ref": "ACME", "provider": "ses"}
+            ),
             201,
         )
         self.assertEqual(body["name"], "b.org")
         self.assertDetailNames(
-            self.api("POST", "/domains/", json={"name": "c.org", "provider": "smtp"}), 422, "provider"
+            self.api("POST", "/domains/", json={"name": "c.org", "provider": "smtp"}),
+            422,
+            "provider",
         )
 
     def test_create_idn_is_punycode(self):
-        body = self.assertStatus(self.api("POST", "/domains/", json={"name": "Bücher.example"}), 201)
+        body = self.assertStatus(
+            self.api("POST", "/domains/", json={"name": "Bücher.example"}), 201
+        )
         self.assertEqual(body["name"], "xn--bcher-kva.example")
         self.assertStatus(self.api("GET", "/domains/bücher.example"), 200)
         self.assertStatus(self.api("GET", "/domains/XN--BCHER-KVA.example"), 200)
@@ -75,25 +83,36 @@ class TestDomains(EmbouxApiCase):
             "@example.com",
         ):
             with self.subTest(name=name):
-                self.assertDetailNames(self.api("POST", "/domains/", json={"name": name}), 422, "name")
+                self.assertDetailNames(
+                    self.api("POST", "/domains/", json={"name": name}), 422, "name"
+                )
         for body in ({}, {"name": None}, {"name": 12}, {"name": ["a.org"]}):
             with self.subTest(body=body):
                 self.assertDetailNames(self.api("POST", "/domains/", json=body), 422, "name")
-        response = self.api("POST", "/domains/", content=b"{not json", headers={"Content-Type": "application/json"})
+        response = self.api(
+            "POST", "/domains/", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
         self.assertStatus(response, 422)
         self.assertEqual(self.Domain.search_count([]), 0)
 
     def test_list_ordered_and_paged(self):
         for name in ("c.org", "a.org", "b.org"):
             self.make_domain(name)
-        names = lambda r: [d["name"] for d in self.assertStatus(r, 200)]  # noqa: E731
+        names = lambda r: [d["name"] for d in self.assertStatus(r, 200)]
         self.assertEqual(names(self.api("GET", "/domains/")), ["a.org", "b.org", "c.org"])
         self.assertEqual(names(self.api("GET", "/domains")), ["a.org", "b.org", "c.org"])
         self.assertEqual(names(self.api("GET", "/domains/?limit=2")), ["a.org", "b.org"])
         self.assertEqual(names(self.api("GET", "/domains/?limit=2&offset=2")), ["c.org"])
         self.assertEqual(names(self.api("GET", "/domains/?offset=5")), [])
         self.assertEqual(len(names(self.api("GET", "/domains/?limit=1000"))), 3)
-        for query in ("limit=0", "limit=1001", "limit=-1", "offset=-1", "limit=abc", "offset=99999999999"):
+        for query in (
+            "limit=0",
+            "limit=1001",
+            "limit=-1",
+            "offset=-1",
+            "limit=abc",
+            "offset=99999999999",
+        ):
             with self.subTest(query=query):
                 field = query.split("=")[0]
                 self.assertDetailNames(self.api("GET", f"/domains/?{query}"), 422, field)
@@ -110,7 +129,9 @@ class TestDomains(EmbouxApiCase):
         self.make_domain("example.com")
         for path in ("/domains/example.com", "/domains/Example.Com/", "/domains/example.com."):
             with self.subTest(path=path):
-                self.assertEqual(self.assertStatus(self.api("GET", path), 200)["name"], "example.com")
+                self.assertEqual(
+                    self.assertStatus(self.api("GET", path), 200)["name"], "example.com"
+                )
         self.assertStatus(self.api("GET", "/domains/other.com"), 404, "Domain not found")
         self.assertDetailNames(self.api("GET", "/domains/not a domain"), 422, "name")
 
@@ -135,32 +156,55 @@ class TestDomains(EmbouxApiCase):
         self.assertEqual(body["name"], "example.com")
         self.assertEqual(domain.suspended_by_id, self.api_user)
         # idempotent
-        self.assertEqual(self.assertStatus(self.api("PUT", "/domains/example.com/suspend/"), 200)["status"], "suspended")
+        self.assertEqual(
+            self.assertStatus(self.api("PUT", "/domains/example.com/suspend/"), 200)["status"],
+            "suspended",
+        )
         body = self.assertStatus(self.api("PUT", "/domains/example.com/activate"), 200)
         self.assertEqual(body["status"], "active")
         self.assertEqual(domain.status, "active")
-        self.assertEqual(self.assertStatus(self.api("PUT", "/domains/example.com/activate"), 200)["status"], "active")
+        self.assertEqual(
+            self.assertStatus(self.api("PUT", "/domains/example.com/activate"), 200)["status"],
+            "active",
+        )
         self.assertStatus(self.api("PUT", "/domains/nope.org/suspend"), 404, "Domain not found")
         self.assertStatus(self.api("PUT", "/domains/nope.org/activate"), 404, "Domain not found")
         self.assertStatus(self.api("POST", "/domains/example.com/suspend"), 405)
 
     def test_retention(self):
         domain = self.make_domain("example.com")
-        self.assertEqual(self.assertStatus(self.api("GET", "/domains/example.com/retention"), 200), {"retention_days": None})
-        body = self.assertStatus(self.api("PUT", "/domains/example.com/retention", json={"retention_days": 30}), 200)
+        self.assertEqual(
+            self.assertStatus(self.api("GET", "/domains/example.com/retention"), 200),
+            {"retention_days": None},
+        )
+        body = self.assertStatus(
+            self.api("PUT", "/domains/example.com/retention", json={"retention_days": 30}), 200
+        )
         self.assertEqual(body, {"retention_days": 30})
         self.assertEqual(domain.retention_days, 30)
-        self.assertEqual(self.assertStatus(self.api("GET", "/domains/example.com/retention/"), 200), {"retention_days": 30})
-        self.assertEqual(self.assertStatus(self.api("GET", "/domains/example.com"), 200)["retention_days"], 30)
+        self.assertEqual(
+            self.assertStatus(self.api("GET", "/domains/example.com/retention/"), 200),
+            {"retention_days": 30},
+        )
+        self.assertEqual(
+            self.assertStatus(self.api("GET", "/domains/example.com"), 200)["retention_days"], 30
+        )
         for value in (None, 0):
-            body = self.assertStatus(self.api("PUT", "/domains/example.com/retention", json={"retention_days": value}), 200)
+            body = self.assertStatus(
+                self.api("PUT", "/domains/example.com/retention", json={"retention_days": value}),
+                200,
+            )
             self.assertEqual(body, {"retention_days": None})
             self.assertEqual(domain.retention_days, 0)
         for value in (-1, "abc", 1.5, 2**31, [1]):
             with self.subTest(value=value):
-                response = self.api("PUT", "/domains/example.com/retention", json={"retention_days": value})
+                response = self.api(
+                    "PUT", "/domains/example.com/retention", json={"retention_days": value}
+                )
                 self.assertDetailNames(response, 422, "retention_days")
-        self.assertDetailNames(self.api("PUT", "/domains/example.com/retention", json={}), 422, "retention_days")
+        self.assertDetailNames(
+            self.api("PUT", "/domains/example.com/retention", json={}), 422, "retention_days"
+        )
         self.assertEqual(domain.retention_days, 0)
         self.assertStatus(self.api("GET", "/domains/nope.org/retention"), 404, "Domain not found")
 
@@ -168,12 +212,17 @@ class TestDomains(EmbouxApiCase):
         domain = self.make_domain("example.com")
         domain.transfer_used_mb = 7
         expected = {"monthly_transfer_limit_mb": 0, "transfer_used_mb": 7}
-        self.assertEqual(self.assertStatus(self.api("GET", "/domains/example.com/transfer"), 200), expected)
+        self.assertEqual(
+            self.assertStatus(self.api("GET", "/domains/example.com/transfer"), 200), expected
+        )
         body = self.assertStatus(
             self.api(
                 "PUT",
                 "/domains/example.com/transfer",
-                json={"monthly_transfer_limit_mb": 5000, "transfer_used_mb": 0},  # read-only: ignored
+                json={
+                    "monthly_transfer_limit_mb": 5000,
+                    "transfer_used_mb": 0,
+                },  # read-only: ignored
             ),
             200,
         )
@@ -181,7 +230,14 @@ class TestDomains(EmbouxApiCase):
         self.assertEqual(domain.monthly_transfer_limit_mb, 5000)
         for value in (-5, "x", 2**40):
             with self.subTest(value=value):
-                response = self.api("PUT", "/domains/example.com/transfer", json={"monthly_transfer_limit_mb": value})
+                response = self.api(
+                    "PUT",
+                    "/domains/example.com/transfer",
+                    json={"monthly_transfer_limit_mb": value},
+                )
                 self.assertDetailNames(response, 422, "monthly_transfer_limit_mb")
         self.assertEqual(domain.monthly_transfer_limit_mb, 5000)
-        self.assertStatus(self.api("PUT", "/domains/nope.org/transfer", json={"monthly_transfer_limit_mb": 1}), 404)
+        self.assertStatus(
+            self.api("PUT", "/domains/nope.org/transfer", json={"monthly_transfer_limit_mb": 1}),
+            404,
+        )

@@ -82,16 +82,27 @@ class TestEndpoint(TransactionCase):
 
     def test_prefix_taken_by_another_endpoint(self):
         other = self.Endpoint.create(
-            {"name": "Other", "app": "emboux", "root_path": "/taken", "user_id": self.endpoint.user_id.id}
+            {
+                "name": "Other",
+                "app": "emboux",
+                "root_path": "/taken",
+                "user_id": self.endpoint.user_id.id,
+            }
         )
         before = self.endpoint.root_path
-        with self._with_prefix("/taken"), mute_logger("odoo.addons.emboux_api.models.fastapi_endpoint"):
+        with (
+            self._with_prefix("/taken"),
+            mute_logger("odoo.addons.emboux_api.models.fastapi_endpoint"),
+        ):
             self.Endpoint._emboux_sync_endpoint()
         self.assertEqual(self.endpoint.root_path, before)
         self.assertEqual(other.root_path, "/taken")
 
     def test_register_hook_never_breaks_loading(self):
-        with self._with_prefix("/web"), mute_logger("odoo.addons.emboux_api.models.fastapi_endpoint"):
+        with (
+            self._with_prefix("/web"),
+            mute_logger("odoo.addons.emboux_api.models.fastapi_endpoint"),
+        ):
             # '/web' is blacklisted by the fastapi addon: logged, not raised
             self.Endpoint._register_hook()
         self.assertNotEqual(self.endpoint.root_path, "/web")

@@ -1,6 +1,7 @@
 import asyncio
 import logging
 
+from fastapi import FastAPI, HTTPException
 import psycopg2
 
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
@@ -8,8 +9,6 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
-
-from fastapi import FastAPI, HTTPException
 
 from ..dependencies import (
     ROLE_CUSTOMER,
@@ -37,8 +36,8 @@ def _probe_router():
         if kind == "unique":
             # a real unique violation, as two parallel creates would meet it
             env.cr.execute(
-                "INSERT INTO emboux_domain (name, status, retention_days, monthly_transfer_limit_mb,"
-                " transfer_used_mb) VALUES ('written-before-the-error.org', 'active', 0, 0, 0)"
+                "INSERT INTO emboux_domain (name, status)"
+                " VALUES ('written-before-the-error.org', 'active')"
             )
         if kind == "missing":
             env["emboux.domain"].browse(987654321).name  # noqa: B018
@@ -70,7 +69,9 @@ class TestErrors(EmbouxApiCase):
             for kind, (code, detail) in cases.items():
                 with self.subTest(kind=kind), mute_logger("odoo.sql_db"):
                     self.assertStatus(self.api("POST", f"/probe/{kind}"), code, detail)
-                    self.assertFalse(self.Domain.search([("name", "=", "written-before-the-error.org")]))
+                    self.assertFalse(
+                        self.Domain.search([("name", "=", "written-before-the-error.org")])
+                    )
             # the cursor is still usable and a good request commits its work
             self.assertStatus(self.api("POST", "/probe/none/"), 200)
             self.assertTrue(self.Domain.search([("name", "=", "written-before-the-error.org")]))
@@ -82,12 +83,16 @@ class TestErrors(EmbouxApiCase):
         with self._probe_client() as client:
             self.client = client
             self.assertStatus(self.api("GET", "/owner-or-master"), 200)
-            self.assertStatus(self.api("GET", "/owner-or-master", token="nope"), 401, "Not authenticated")
+            self.assertStatus(
+                self.api("GET", "/owner-or-master", token="nope"), 401, "Not authenticated"
+            )
         overrides = {authenticated_caller_impl: customer_caller}
         with self._probe_client(dependency_overrides=overrides) as client:
             self.client = client
             self.assertStatus(self.api("GET", "/owner-or-master", token=None), 200)
-            self.assertStatus(self.api("POST", "/probe/none", token=None), 403, "Master token required")
+            self.assertStatus(
+                self.api("POST", "/probe/none", token=None), 403, "Master token required"
+            )
 
     def test_mapping(self):
         def mapped(exc):
@@ -96,7 +101,9 @@ class TestErrors(EmbouxApiCase):
 
         self.assertEqual(mapped(EmbouxInputError("email", "email: bad")), (422, "email: bad"))
         self.assertEqual(mapped(EmbouxInputError("email", "bad")), (422, "email: bad"))
-        self.assertEqual(mapped(EmbouxConflictError("email", "email: taken")), (409, "email: taken"))
+        self.assertEqual(
+            mapped(EmbouxConflictError("email", "email: taken")), (409, "email: taken")
+        )
         self.assertEqual(mapped(ValidationError("odd")), (422, "odd"))
         self.assertEqual(mapped(UserError("refused")), (409, "refused"))
         self.assertEqual(mapped(MissingError("gone")), (404, "Not found"))
@@ -108,11 +115,17 @@ class TestErrors(EmbouxApiCase):
         self.make_domain("taken.org")
         statements = {
             "INSERT INTO emboux_domain (name, status) VALUES ('taken.org', 'active')": (
-                409, "name: 'taken.org' already exists"
+                409,
+                "name: 'taken.org' already exists",
             ),
-            "INSERT INTO emboux_domain (name, status) VALUES (NULL, 'active')": (422, "name: invalid value"),
-            "INSERT INTO emboux_domain (name, status, retention_days) VALUES ('n.org', 'active', -1)": (
-                422, None
+            "INSERT INTO emboux_domain (name, status) VALUES (NULL, 'active')": (
+                422,
+                "name: invalid value",
+            ),
+            "INSERT INTO emboux_domain (name, status, retention_days)"
+            " VALUES ('n.org', 'active', -1)": (
+                422,
+                None,
             ),
         }
         for statement, (code, detail) in statements.items():

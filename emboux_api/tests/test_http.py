@@ -45,10 +45,14 @@ class TestHttp(HttpCase):
 
     def test_errors_through_odoo(self):
         response = self._call("GET", "/domains/", token=None)
-        self.assertEqual((response.status_code, response.json()), (401, {"detail": "Not authenticated"}))
+        self.assertEqual(
+            (response.status_code, response.json()), (401, {"detail": "Not authenticated"})
+        )
         self.assertEqual(response.headers["WWW-Authenticate"], "Bearer")
         response = self._call("GET", "/domains", token="wrong", headers={})
-        self.assertEqual((response.status_code, response.json()), (401, {"detail": "Not authenticated"}))
+        self.assertEqual(
+            (response.status_code, response.json()), (401, {"detail": "Not authenticated"})
+        )
         response = self._call("POST", "/domains", json={"name": "Http.Example"})
         self.assertEqual(response.status_code, 201, response.text)
         response = self._call("POST", "/domains/", json={"name": "http.example"})
@@ -62,6 +66,8 @@ class TestHttp(HttpCase):
         response = self._call("GET", "/domains/", headers={"X-API-Key": TOKEN}, token=None)
         self.assertEqual([d["name"] for d in response.json()], ["http.example"])
         response = self._call("GET", "/domains/unknown.example")
-        self.assertEqual((response.status_code, response.json()), (404, {"detail": "Domain not found"}))
+        self.assertEqual(
+            (response.status_code, response.json()), (404, {"detail": "Domain not found"})
+        )
         response = self._call("GET", "/no-such-route")
         self.assertEqual(response.status_code, 404)

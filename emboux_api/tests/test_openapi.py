@@ -36,9 +36,7 @@ class TestOpenApi(EmbouxApiCase):
 
     def test_operations_are_api_md(self):
         operations = {
-            (method, path)
-            for path, item in self.schema["paths"].items()
-            for method in item
+            (method, path) for path, item in self.schema["paths"].items() for method in item
         }
         # the slash-less twins answer but stay out of the schema
         self.assertEqual(operations, EXPECTED)
@@ -61,7 +59,9 @@ class TestOpenApi(EmbouxApiCase):
         self.assertEqual(self.schema["info"]["title"], "Emboux API")
         self.assertEqual(self.schema["info"]["version"], "19.0.1.0.0")
         schemes = self.schema["components"]["securitySchemes"]
-        self.assertEqual(schemes["Bearer"], {**schemes["Bearer"], "type": "http", "scheme": "bearer"})
+        self.assertEqual(
+            schemes["Bearer"], {**schemes["Bearer"], "type": "http", "scheme": "bearer"}
+        )
         self.assertEqual(schemes["X-API-Key"]["in"], "header")
         self.assertEqual(schemes["X-API-Key"]["name"], "X-API-Key")
         self.assertEqual(
@@ -73,14 +73,33 @@ class TestOpenApi(EmbouxApiCase):
         self.assertEqual(
             set(components["DomainOut"]["properties"]),
             {
-                "name", "partner_ref", "status", "parent", "wildcard", "provider",
-                "verification_status", "verified_via_parent", "mailbox_count",
-                "alias_count", "retention_days", "created_at", "updated_at",
+                "name",
+                "partner_ref",
+                "status",
+                "parent",
+                "wildcard",
+                "provider",
+                "verification_status",
+                "verified_via_parent",
+                "mailbox_count",
+                "alias_count",
+                "retention_days",
+                "created_at",
+                "updated_at",
             },
         )
         self.assertEqual(
             set(components["MailboxOut"]["properties"]),
-            {"email", "domain", "name", "quota_mb", "active", "catch_all", "created_at", "updated_at"},
+            {
+                "email",
+                "domain",
+                "name",
+                "quota_mb",
+                "active",
+                "catch_all",
+                "created_at",
+                "updated_at",
+            },
         )
         self.assertEqual(
             set(components["AliasOut"]["properties"]),

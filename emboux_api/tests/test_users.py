@@ -21,7 +21,11 @@ class TestUsers(EmbouxApiCase):
             self.api(
                 "POST",
                 "/users/",
-                json={"email": " Jane.Doe@EXAMPLE.com ", "password": "correct horse", "name": "Jane"},
+                json={
+                    "email": " Jane.Doe@EXAMPLE.com ",
+                    "password": "correct horse",
+                    "name": "Jane",
+                },
             ),
             201,
         )
@@ -47,7 +51,12 @@ class TestUsers(EmbouxApiCase):
             self.api(
                 "POST",
                 "/users",
-                json={"email": "jane@example.com", "password": "correct horse", "quota_mb": 0, "catch_all": True},
+                json={
+                    "email": "jane@example.com",
+                    "password": "correct horse",
+                    "quota_mb": 0,
+                    "catch_all": True,
+                },
             ),
             201,
         )
@@ -55,7 +64,14 @@ class TestUsers(EmbouxApiCase):
         aliases = self.assertStatus(self.api("GET", "/aliases/?domain=example.com"), 200)
         self.assertEqual(
             aliases,
-            [{"source": "@example.com", "destination": "jane@example.com", "domain": "example.com", "catch_all": True}],
+            [
+                {
+                    "source": "@example.com",
+                    "destination": "jane@example.com",
+                    "domain": "example.com",
+                    "catch_all": True,
+                }
+            ],
         )
 
     def test_create_errors(self):
@@ -76,9 +92,21 @@ class TestUsers(EmbouxApiCase):
             ({"email": "x" * 65 + "@example.com", "password": "correct horse"}, 422, "email"),
             ({"email": "@example.com", "password": "correct horse"}, 422, "email"),
             ({"password": "correct horse"}, 422, "email"),
-            ({"email": "new@example.com", "password": "correct horse", "quota_mb": -1}, 422, "quota_mb"),
-            ({"email": "new@example.com", "password": "correct horse", "quota_mb": 2**31}, 422, "quota_mb"),
-            ({"email": "new@example.com", "password": "correct horse", "name": "a\u0000b"}, 422, "name"),
+            (
+                {"email": "new@example.com", "password": "correct horse", "quota_mb": -1},
+                422,
+                "quota_mb",
+            ),
+            (
+                {"email": "new@example.com", "password": "correct horse", "quota_mb": 2**31},
+                422,
+                "quota_mb",
+            ),
+            (
+                {"email": "new@example.com", "password": "correct horse", "name": "a\u0000b"},
+                422,
+                "name",
+            ),
         ]
         for body, code, field in cases:
             with self.subTest(body=body):
@@ -91,10 +119,18 @@ class TestUsers(EmbouxApiCase):
         self.make_mailbox("zed@example.com")
         self.make_mailbox("amy@other.org")
         self.make_mailbox("bob@example.com", active=False)
-        emails = lambda r: [m["email"] for m in self.assertStatus(r, 200)]  # noqa: E731
-        self.assertEqual(emails(self.api("GET", "/users/")), ["amy@other.org", "bob@example.com", "zed@example.com"])
-        self.assertEqual(emails(self.api("GET", "/users?domain=EXAMPLE.com")), ["bob@example.com", "zed@example.com"])
-        self.assertEqual(emails(self.api("GET", "/users/?domain=other.org&limit=1")), ["amy@other.org"])
+        emails = lambda r: [m["email"] for m in self.assertStatus(r, 200)]
+        self.assertEqual(
+            emails(self.api("GET", "/users/")),
+            ["amy@other.org", "bob@example.com", "zed@example.com"],
+        )
+        self.assertEqual(
+            emails(self.api("GET", "/users?domain=EXAMPLE.com")),
+            ["bob@example.com", "zed@example.com"],
+        )
+        self.assertEqual(
+            emails(self.api("GET", "/users/?domain=other.org&limit=1")), ["amy@other.org"]
+        )
         self.assertEqual(emails(self.api("GET", "/users/?limit=1&offset=1")), ["bob@example.com"])
         self.assertEqual(emails(self.api("GET", "/users/?domain=unknown.org")), [])
         self.assertDetailNames(self.api("GET", "/users/?domain=bad domain"), 422, "domain")
@@ -110,23 +146,41 @@ class TestUsers(EmbouxApiCase):
 
         old_hash = self._hash(mailbox)
         body = self.assertStatus(
-            self.api("PUT", "/users/jane@example.com", json={"name": "Jane D.", "password": "new password!", "active": False}),
+            self.api(
+                "PUT",
+                "/users/jane@example.com",
+                json={"name": "Jane D.", "password": "new password!", "active": False},
+            ),
             200,
         )
         self.assertEqual((body["name"], body["active"]), ("Jane D.", False))
         self.assertNotEqual(self._hash(mailbox), old_hash)
         self.assertTrue(verify_password("new password!", self._hash(mailbox)))
         # archived mailboxes are still found
-        body = self.assertStatus(self.api("PUT", "/users/jane@example.com/", json={"active": True, "name": None}), 200)
+        body = self.assertStatus(
+            self.api("PUT", "/users/jane@example.com/", json={"active": True, "name": None}), 200
+        )
         self.assertEqual((body["name"], body["active"]), (None, True))
         # an empty body changes nothing
         self.assertStatus(self.api("PUT", "/users/jane@example.com", json={}), 200)
         self.assertTrue(verify_password("new password!", self._hash(mailbox)))
         # extension: catch-all on PUT
-        self.assertTrue(self.assertStatus(self.api("PUT", "/users/jane@example.com", json={"catch_all": True}), 200)["catch_all"])
-        self.assertFalse(self.assertStatus(self.api("PUT", "/users/jane@example.com", json={"catch_all": False}), 200)["catch_all"])
+        self.assertTrue(
+            self.assertStatus(
+                self.api("PUT", "/users/jane@example.com", json={"catch_all": True}), 200
+            )["catch_all"]
+        )
+        self.assertFalse(
+            self.assertStatus(
+                self.api("PUT", "/users/jane@example.com", json={"catch_all": False}), 200
+            )["catch_all"]
+        )
 
-        self.assertStatus(self.api("PUT", "/users/nobody@example.com", json={"name": "x"}), 404, "Mailbox not found")
+        self.assertStatus(
+            self.api("PUT", "/users/nobody@example.com", json={"name": "x"}),
+            404,
+            "Mailbox not found",
+        )
         response = self.api("DELETE", "/users/Jane@Example.com")
         self.assertStatus(response, 204)
         self.assertFalse(mailbox.exists())
@@ -142,7 +196,9 @@ class TestUsers(EmbouxApiCase):
             ({"name": "Changed", "active": "maybe"}, "active"),
         ):
             with self.subTest(body=body):
-                self.assertDetailNames(self.api("PUT", "/users/jane@example.com", json=body), 422, field)
+                self.assertDetailNames(
+                    self.api("PUT", "/users/jane@example.com", json=body), 422, field
+                )
                 mailbox.invalidate_recordset()
                 self.assertEqual(mailbox.name, "Jane")
                 self.assertEqual(self._hash(mailbox), old_hash)
@@ -150,15 +206,34 @@ class TestUsers(EmbouxApiCase):
 
     def test_quota(self):
         mailbox = self.make_mailbox("jane@example.com")
-        self.assertEqual(self.assertStatus(self.api("GET", "/users/jane@example.com/quota"), 200), {"quota_mb": 1024, "used_mb": None})
-        body = self.assertStatus(self.api("PUT", "/users/jane@example.com/quota/", json={"quota_mb": 2048}), 200)
+        self.assertEqual(
+            self.assertStatus(self.api("GET", "/users/jane@example.com/quota"), 200),
+            {"quota_mb": 1024, "used_mb": None},
+        )
+        body = self.assertStatus(
+            self.api("PUT", "/users/jane@example.com/quota/", json={"quota_mb": 2048}), 200
+        )
         self.assertEqual(body, {"quota_mb": 2048, "used_mb": None})
         self.assertEqual(mailbox.quota_mb, 2048)
         mailbox.sudo().write({"used_mb": 12, "used_mb_reported": True})
-        self.assertEqual(self.assertStatus(self.api("GET", "/users/jane@example.com/quota"), 200), {"quota_mb": 2048, "used_mb": 12})
-        self.assertEqual(self.assertStatus(self.api("PUT", "/users/jane@example.com/quota", json={"quota_mb": None}), 200)["quota_mb"], 0)
+        self.assertEqual(
+            self.assertStatus(self.api("GET", "/users/jane@example.com/quota"), 200),
+            {"quota_mb": 2048, "used_mb": 12},
+        )
+        self.assertEqual(
+            self.assertStatus(
+                self.api("PUT", "/users/jane@example.com/quota", json={"quota_mb": None}), 200
+            )["quota_mb"],
+            0,
+        )
         for value in (-1, "lots", 2**31, 1.5):
             with self.subTest(value=value):
-                self.assertDetailNames(self.api("PUT", "/users/jane@example.com/quota", json={"quota_mb": value}), 422, "quota_mb")
+                self.assertDetailNames(
+                    self.api("PUT", "/users/jane@example.com/quota", json={"quota_mb": value}),
+                    422,
+                    "quota_mb",
+                )
         self.assertEqual(mailbox.quota_mb, 0)
-        self.assertStatus(self.api("GET", "/users/nobody@example.com/quota"), 404, "Mailbox not found")
+        self.assertStatus(
+            self.api("GET", "/users/nobody@example.com/quota"), 404, "Mailbox not found"
+        )
