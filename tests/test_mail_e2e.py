@@ -15,9 +15,11 @@ Environment: EMBOUX_E2E_DB names the throwaway database (default
 emboux_mail_e2e_<pid>); EMBOUX_E2E_KEEP=1 keeps the temporary folder.
 """
 
+from email.message import EmailMessage
 import imaplib
 import json
 import os
+from pathlib import Path
 import re
 import secrets
 import shutil
@@ -26,16 +28,25 @@ import subprocess
 import sys
 import tempfile
 import time
-from email.message import EmailMessage
-from pathlib import Path
 
 import psycopg2
 import pytest
 
 TOP = Path(__file__).resolve().parents[1]
 EXAMPLES = TOP / "mailserver"
-PYTHON = str(TOP / ".venv" / "bin" / "python") if (TOP / ".venv" / "bin" / "python").exists() else sys.executable
-PACKAGES = ["postfix", "postfix-pgsql", "dovecot-core", "dovecot-imapd", "dovecot-lmtpd", "dovecot-pgsql"]
+PYTHON = (
+    str(TOP / ".venv" / "bin" / "python")
+    if (TOP / ".venv" / "bin" / "python").exists()
+    else sys.executable
+)
+PACKAGES = [
+    "postfix",
+    "postfix-pgsql",
+    "dovecot-core",
+    "dovecot-imapd",
+    "dovecot-lmtpd",
+    "dovecot-pgsql",
+]
 HOST = "127.0.0.1"
 SMTP_PORT, LMTP_PORT, IMAP_PORT = 2525, 24240, 14300
 SENDER = "sender@e2e-outside.invalid"
@@ -51,17 +62,25 @@ ALICE_NEW_PASSWORD = "alice changed it 2"
 
 # --- helpers ------------------------------------------------------------------
 
+
 def run(cmd, check=True, timeout=120, **kwargs):
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+    )
     if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        command = " ".join(map(str, cmd))
+        pytest.fail(
+            f"{command} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
 def missing_packages():
     missing = []
     for pkg in PACKAGES:
-        proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+        proc = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0 or "install ok installed" not in proc.stdout:
             missing.append(pkg)
     return missing
@@ -77,8 +96,12 @@ def ensure_packages():
         pytest.fail(f"Debian packages {missing} are missing and installing them needs root")
     if not shutil.which("apt-get"):
         pytest.fail(f"Debian packages {missing} are missing and there is no apt-get")
-    subprocess.run(["debconf-set-selections"], input="postfix postfix/main_mailer_type select No configuration\n",
-                   text=True, check=False)
+    subprocess.run(
+        ["debconf-set-selections"],
+        input="postfix postfix/main_mailer_type select No configuration\n",
+        text=True,
+        check=False,
+    )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     # Keep the packages' own services (system-wide Dovecot on 143...) from
     # starting: the test runs private instances.
@@ -89,16 +112,24 @@ def ensure_packages():
         policy.chmod(0o755)
     try:
         cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env=env, timeout=600, check=False
+        )
         if proc.returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, timeout=600)
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+            subprocess.run(
+                ["apt-get", "update", "-q"], capture_output=True, env=env, timeout=600, check=False
+            )
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, env=env, timeout=600, check=False
+            )
     finally:
         if own_policy:
             policy.unlink(missing_ok=True)
     if proc.returncode != 0 or missing_packages():
-        pytest.fail(f"apt-get could not install {missing} (exit {proc.returncode}):\n"
-                    f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        pytest.fail(
+            f"apt-get could not install {missing} (exit {proc.returncode}):\n"
+            f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
 
 
 def template(text, replacements):
@@ -124,6 +155,7 @@ def wait_port(port, timeout=20.0):
         with socket.socket() as sock:
             sock.settimeout(0.5)
             return sock.connect_ex((HOST, port)) == 0
+
     wait_for(is_open, timeout, f"port {port}")
 
 
@@ -147,45 +179,95 @@ class Stack:
 
     # --- Odoo ---------------------------------------------------------------
     def odoo_env(self):
-        return dict(os.environ, EMBOUX_MAILSERVER_DB_ROLE=self.role,
-                    EMBOUX_MAILSERVER_DB_PASSWORD=self.role_password)
+        return dict(
+            os.environ,
+            EMBOUX_MAILSERVER_DB_ROLE=self.role,
+            EMBOUX_MAILSERVER_DB_PASSWORD=self.role_password,
+        )
 
     def create_database(self):
         self.odoo_conf.write_text("[options]\n")
-        proc = run([PYTHON, "-m", "odoo", "-c", str(self.odoo_conf), "-d", self.db,
-                    f"--addons-path={TOP}", "-i", "emboux_core", "--stop-after-init", "--no-http",
-                    "--workers=0", "--without-demo=all", f"--data-dir={self.tmp / 'odoo-data'}",
-                    "--log-level=info"], env=self.odoo_env(), timeout=300)
+        proc = run(
+            [
+                PYTHON,
+                "-m",
+                "odoo",
+                "-c",
+                str(self.odoo_conf),
+                "-d",
+                self.db,
+                f"--addons-path={TOP}",
+                "-i",
+                "emboux_core",
+                "--stop-after-init",
+                "--no-http",
+                "--workers=0",
+                "--without-demo=all",
+                f"--data-dir={self.tmp / 'odoo-data'}",
+                "--log-level=info",
+            ],
+            env=self.odoo_env(),
+            timeout=300,
+        )
         self.install_log = proc.stdout + proc.stderr
 
     def odoo(self, script):
         """Run ``script`` in ``odoo shell`` (it gets ``env``), commit, and
         return what it passed to ``out(...)`` as JSON."""
-        code = ("import json\n"
-                "def out(value):\n"
-                "    print('E2E-JSON:' + json.dumps(value), flush=True)\n"
-                + script + "\nenv.cr.commit()\n")
-        proc = run([PYTHON, "-m", "odoo", "shell", "-c", str(self.odoo_conf), "-d", self.db,
-                    f"--addons-path={TOP}", "--no-http", "--log-level=warn"],
-                   input=code, env=self.odoo_env(), timeout=120)
-        found = [line[len("E2E-JSON:"):] for line in proc.stdout.splitlines() if line.startswith("E2E-JSON:")]
+        code = (
+            "import json\n"
+            "def out(value):\n"
+            "    print('E2E-JSON:' + json.dumps(value), flush=True)\n"
+            + script
+            + "\nenv.cr.commit()\n"
+        )
+        proc = run(
+            [
+                PYTHON,
+                "-m",
+                "odoo",
+                "shell",
+                "-c",
+                str(self.odoo_conf),
+                "-d",
+                self.db,
+                f"--addons-path={TOP}",
+                "--no-http",
+                "--log-level=warn",
+            ],
+            input=code,
+            env=self.odoo_env(),
+            timeout=120,
+        )
+        found = [
+            line[len("E2E-JSON:") :]
+            for line in proc.stdout.splitlines()
+            if line.startswith("E2E-JSON:")
+        ]
         return json.loads(found[-1]) if found else None
 
     # --- configuration from mailserver/ ---------------------------------------
     def postfix_map(self, name):
         text = (EXAMPLES / "postfix" / name).read_text()
-        return template(text, {
-            r"^hosts\s*=.*$": f"hosts = inet:{HOST}:5432",
-            r"^user\s*=.*$": f"user = {self.role}",
-            r"^password\s*=.*$": f"password = {self.role_password}",
-            r"^dbname\s*=.*$": f"dbname = {self.db}",
-        })
+        return template(
+            text,
+            {
+                r"^hosts\s*=.*$": f"hosts = inet:{HOST}:5432",
+                r"^user\s*=.*$": f"user = {self.role}",
+                r"^password\s*=.*$": f"password = {self.role_password}",
+                r"^dbname\s*=.*$": f"dbname = {self.db}",
+            },
+        )
 
     def configure_postfix(self):
         maps = self.pf_dir / "emboux"
         maps.mkdir(parents=True)
-        for name in ("virtual_mailbox_domains.cf", "virtual_mailbox_maps.cf",
-                     "virtual_alias_maps.cf", "recipient_access.cf"):
+        for name in (
+            "virtual_mailbox_domains.cf",
+            "virtual_mailbox_maps.cf",
+            "virtual_alias_maps.cf",
+            "recipient_access.cf",
+        ):
             (maps / name).write_text(self.postfix_map(name))
             (maps / name).chmod(0o644)
         self.pf_spool.mkdir(mode=0o755)
@@ -195,7 +277,7 @@ class Stack:
 compatibility_level = 3.6
 queue_directory = {self.pf_spool}
 data_directory = {self.pf_data}
-maillog_file = {self.tmp / 'postfix.log'}
+maillog_file = {self.tmp / "postfix.log"}
 maillog_file_prefixes = {self.tmp}
 myhostname = mx.e2e.invalid
 mydomain = e2e.invalid
@@ -217,20 +299,38 @@ minimal_backoff_time = 2s
         # main.cf settings of the example, as documented: postconf -e lines
         env = dict(os.environ, POSTCONF=f"postconf -c {self.pf_dir}", EMBOUX_MAPS=str(maps))
         run(["sh", str(EXAMPLES / "postfix" / "main.cf.sh")], env=env)
-        run(["postconf", "-c", str(self.pf_dir), "-e", f"virtual_transport = lmtp:inet:{HOST}:{LMTP_PORT}"])
+        run(
+            [
+                "postconf",
+                "-c",
+                str(self.pf_dir),
+                "-e",
+                f"virtual_transport = lmtp:inet:{HOST}:{LMTP_PORT}",
+            ]
+        )
         # a minimal master.cf: no chroot, smtpd on the loopback test port only
         services = [
             f"{HOST}:{SMTP_PORT} inet n - n - - smtpd",
-            "pickup unix n - n 60 1 pickup", "cleanup unix n - n - 0 cleanup",
-            "qmgr unix n - n 300 1 qmgr", "rewrite unix - - n - - trivial-rewrite",
-            "bounce unix - - n - 0 bounce", "defer unix - - n - 0 bounce",
-            "trace unix - - n - 0 bounce", "verify unix - - n - 1 verify",
-            "flush unix n - n 1000? 0 flush", "proxymap unix - - n - - proxymap",
-            "smtp unix - - n - - smtp", "relay unix - - n - - smtp",
-            "showq unix n - n - - showq", "error unix - - n - - error",
-            "retry unix - - n - - error", "discard unix - - n - - discard",
-            "lmtp unix - - n - - lmtp", "anvil unix - - n - 1 anvil",
-            "scache unix - - n - 1 scache", "postlog unix-dgram n - n - 1 postlogd",
+            "pickup unix n - n 60 1 pickup",
+            "cleanup unix n - n - 0 cleanup",
+            "qmgr unix n - n 300 1 qmgr",
+            "rewrite unix - - n - - trivial-rewrite",
+            "bounce unix - - n - 0 bounce",
+            "defer unix - - n - 0 bounce",
+            "trace unix - - n - 0 bounce",
+            "verify unix - - n - 1 verify",
+            "flush unix n - n 1000? 0 flush",
+            "proxymap unix - - n - - proxymap",
+            "smtp unix - - n - - smtp",
+            "relay unix - - n - - smtp",
+            "showq unix n - n - - showq",
+            "error unix - - n - - error",
+            "retry unix - - n - - error",
+            "discard unix - - n - - discard",
+            "lmtp unix - - n - - lmtp",
+            "anvil unix - - n - 1 anvil",
+            "scache unix - - n - 1 scache",
+            "postlog unix-dgram n - n - 1 postlogd",
         ]
         (self.pf_dir / "master.cf").write_text("\n".join(services) + "\n")
 
@@ -241,31 +341,45 @@ minimal_backoff_time = 2s
         self.mailroot.mkdir(mode=0o770)
         shutil.chown(self.mailroot, "nobody", "nogroup")
         sql_conf = self.dc_dir / "dovecot-sql.conf.ext"
-        sql_conf.write_text(template((EXAMPLES / "dovecot" / "dovecot-sql.conf.ext").read_text(), {
-            r"^connect\s*=.*$": (f"connect = host={HOST} port=5432 dbname={self.db} "
-                                 f"user={self.role} password={self.role_password}"),
-            r"/var/vmail/": f"{self.mailroot}/",
-        }))
+        sql_conf.write_text(
+            template(
+                (EXAMPLES / "dovecot" / "dovecot-sql.conf.ext").read_text(),
+                {
+                    r"^connect\s*=.*$": (
+                        f"connect = host={HOST} port=5432 dbname={self.db} "
+                        f"user={self.role} password={self.role_password}"
+                    ),
+                    r"/var/vmail/": f"{self.mailroot}/",
+                },
+            )
+        )
         sql_conf.chmod(0o600)
-        (self.dc_dir / "99-emboux.conf").write_text(template((EXAMPLES / "dovecot" / "99-emboux.conf").read_text(), {
-            r"/etc/dovecot/dovecot-sql.conf.ext": str(sql_conf),
-            r"^mail_uid\s*=.*$": "mail_uid = nobody",
-            r"^mail_gid\s*=.*$": "mail_gid = nogroup",
-            # relative to base_dir
-            r"/var/spool/postfix/private/dovecot-lmtp": "postfix-lmtp",
-        }))
+        (self.dc_dir / "99-emboux.conf").write_text(
+            template(
+                (EXAMPLES / "dovecot" / "99-emboux.conf").read_text(),
+                {
+                    r"/etc/dovecot/dovecot-sql.conf.ext": str(sql_conf),
+                    r"^mail_uid\s*=.*$": "mail_uid = nobody",
+                    r"^mail_gid\s*=.*$": "mail_gid = nogroup",
+                    # relative to base_dir
+                    r"/var/spool/postfix/private/dovecot-lmtp": "postfix-lmtp",
+                },
+            )
+        )
         self.dc_conf.write_text(f"""\
 # private instance of the end-to-end test
-base_dir = {self.dc_dir / 'run'}
-state_dir = {self.dc_dir / 'state'}
+base_dir = {self.dc_dir / "run"}
+state_dir = {self.dc_dir / "state"}
 instance_name = emboux-e2e-{os.getpid()}
-log_path = {self.tmp / 'dovecot.log'}
+log_path = {self.tmp / "dovecot.log"}
 listen = {HOST}
 ssl = no
 disable_plaintext_auth = no
 default_internal_user = dovecot
 default_login_user = dovenull
-!include {self.dc_dir / '99-emboux.conf'}
+# answer refused logins at once (the default waits 2 s)
+auth_failure_delay = 0
+!include {self.dc_dir / "99-emboux.conf"}
 service imap-login {{
   inet_listener imap {{
     address = {HOST}
@@ -287,28 +401,55 @@ service lmtp {{
         # postfix logs its errors to maillog_file (there may be no syslog)
         for action in ("check", "start"):
             with open(self.tmp / "postfix-start.out", "a") as out:
-                proc = subprocess.run(["postfix", "-c", str(self.pf_dir), action], stdout=out,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=60)
+                proc = subprocess.run(
+                    ["postfix", "-c", str(self.pf_dir), action],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    timeout=60,
+                    check=False,
+                )
             if action == "start":
                 self.started.append("postfix")
             if proc.returncode != 0:
-                pytest.fail(f"postfix {action} failed: {self.log('postfix-start.out')}\n{self.log('postfix.log')}")
+                pytest.fail(
+                    f"postfix {action} failed: {self.log('postfix-start.out')}\n"
+                    f"{self.log('postfix.log')}"
+                )
         # dovecot daemonizes; its children must not hold our pipes open
         with open(self.tmp / "dovecot-start.out", "w") as out:
-            proc = subprocess.run(["dovecot", "-c", str(self.dc_conf)], stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, timeout=60)
+            proc = subprocess.run(
+                ["dovecot", "-c", str(self.dc_conf)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
+                check=False,
+            )
         self.started.append("dovecot")
         if proc.returncode != 0:
-            pytest.fail(f"dovecot did not start: {self.log('dovecot-start.out')}\n{self.log('dovecot.log')}")
+            pytest.fail(
+                f"dovecot did not start: {self.log('dovecot-start.out')}\n{self.log('dovecot.log')}"
+            )
         wait_port(SMTP_PORT)
         wait_port(LMTP_PORT)
         wait_port(IMAP_PORT)
 
     def stop(self):
         if "postfix" in self.started:
-            subprocess.run(["postfix", "-c", str(self.pf_dir), "stop"], capture_output=True, timeout=60)
+            subprocess.run(
+                ["postfix", "-c", str(self.pf_dir), "stop"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
         if "dovecot" in self.started:
-            subprocess.run(["dovecot", "-c", str(self.dc_conf), "stop"], capture_output=True, timeout=60)
+            subprocess.run(
+                ["dovecot", "-c", str(self.dc_conf), "stop"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
         # any master left behind (a failed stop): only the ones this test started
         for pidfile in (self.pf_spool / "pid" / "master.pid", self.dc_dir / "run" / "master.pid"):
             try:
@@ -318,9 +459,15 @@ service lmtp {{
                 pass
 
     def drop(self):
-        subprocess.run(["dropdb", "--if-exists", self.db], capture_output=True, timeout=120)
-        subprocess.run(["psql", "-d", "postgres", "-qc", f'DROP ROLE IF EXISTS "{self.role}"'],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            ["dropdb", "--if-exists", self.db], capture_output=True, timeout=120, check=False
+        )
+        subprocess.run(
+            ["psql", "-d", "postgres", "-qc", f'DROP ROLE IF EXISTS "{self.role}"'],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
 
     # --- mail -----------------------------------------------------------------
     def send(self, rcpt, token):
@@ -349,9 +496,12 @@ service lmtp {{
         return found
 
     def wait_delivered(self, address, token, timeout=20.0):
-        wait_for(lambda: token in self.maildir_tokens(address), timeout,
-                 f"{token} in the Maildir of {address} (postfix.log:\n{self.log('postfix.log')}\n"
-                 f"dovecot.log:\n{self.log('dovecot.log')})")
+        wait_for(
+            lambda: token in self.maildir_tokens(address),
+            timeout,
+            f"{token} in the Maildir of {address} (postfix.log:\n{self.log('postfix.log')}\n"
+            f"dovecot.log:\n{self.log('dovecot.log')})",
+        )
 
     def log(self, name):
         path = self.tmp / name
@@ -365,14 +515,19 @@ service lmtp {{
         except imaplib.IMAP4.error as exc:
             return False, str(exc)
         try:
-            typ, data = imap.select("INBOX", readonly=True)
+            _typ, data = imap.select("INBOX", readonly=True)
             return True, int(data[0])
         finally:
             imap.logout()
 
     def doveadm_auth(self, user, password):
-        proc = subprocess.run(["doveadm", "-c", str(self.dc_conf), "auth", "test", user, password],
-                              capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(
+            ["doveadm", "-c", str(self.dc_conf), "auth", "test", user, password],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         return proc.returncode
 
 
@@ -418,15 +573,21 @@ def stack():
 
 # --- the tests (in order: they share one database and mail store) ---------------
 
+
 def test_role_created_and_read_only(stack):
     assert f"Mail server read-only role '{stack.role}' created" in stack.install_log
-    conn = psycopg2.connect(host=HOST, port=5432, dbname=stack.db, user=stack.role,
-                            password=stack.role_password)
+    conn = psycopg2.connect(
+        host=HOST, port=5432, dbname=stack.db, user=stack.role, password=stack.role_password
+    )
     try:
         with conn.cursor() as cr:
             cr.execute("SELECT email FROM emboux_postfix_mailboxes ORDER BY email")
             assert [r[0] for r in cr.fetchall()] == [
-                "alice@e2e-a.test", "carol@e2e-b.test", "dave@e2e-s.test", "erin@e2e-b.test"]
+                "alice@e2e-a.test",
+                "carol@e2e-b.test",
+                "dave@e2e-s.test",
+                "erin@e2e-b.test",
+            ]
         conn.rollback()
         with conn.cursor() as cr, pytest.raises(psycopg2.errors.InsufficientPrivilege):
             cr.execute("SELECT password_hash FROM emboux_mailbox")
@@ -436,9 +597,19 @@ def test_role_created_and_read_only(stack):
 
 def test_postmap_reads_the_views(stack):
     def q(key, table):
-        proc = run(["postmap", "-c", str(stack.pf_dir), "-q", key,
-                    f"pgsql:{stack.pf_dir / 'emboux' / table}"], check=False)
+        proc = run(
+            [
+                "postmap",
+                "-c",
+                str(stack.pf_dir),
+                "-q",
+                key,
+                f"pgsql:{stack.pf_dir / 'emboux' / table}",
+            ],
+            check=False,
+        )
         return proc.stdout.strip()
+
     assert q("e2e-s.test", "virtual_mailbox_domains.cf") == "1"
     assert q("alice@e2e-a.test", "virtual_mailbox_maps.cf") == "e2e-a.test/alice/"
     assert q("@e2e-b.test", "virtual_alias_maps.cf") == "carol@e2e-b.test"
@@ -504,7 +675,9 @@ def test_suspend_defers_and_blocks_login_then_activation_restores(stack):
 
 def test_password_set_through_odoo_logs_in(stack):
     alice = "alice@e2e-a.test"
-    stack.odoo(f'env["emboux.mailbox"]._find_by_email({alice!r}).set_password({ALICE_NEW_PASSWORD!r})')
+    stack.odoo(
+        f'env["emboux.mailbox"]._find_by_email({alice!r}).set_password({ALICE_NEW_PASSWORD!r})'
+    )
     ok, count = stack.imap_login(alice, ALICE_NEW_PASSWORD)
     assert ok and count >= 2, count
     ok, answer = stack.imap_login(alice, PASSWORDS[alice])

@@ -20,8 +20,9 @@ their definition always matches this file, and the grants are given again.
 A later addon that changes the type of a column the views read makes Odoo
 drop the dependent views (``odoo.tools.sql.drop_depending_views``) while
 emboux_core's ``init()`` does not run. ``_register_hook()`` (run once per
-registry load) therefore checks, with one cheap catalog query, that the five
-views exist, and rebuilds them when one is missing.
+registry load) therefore checks, with two cheap catalog queries, that the
+five views exist and that the role (when it exists) may read them, and
+rebuilds or grants them when not.
 
 The role
 --------
@@ -124,31 +125,58 @@ class EmbouxMailServerViews(models.AbstractModel):
 
     def _register_hook(self):
         super()._register_hook()
+        role = get_config("emboux_mailserver_db_role", default=DEFAULT_ROLE)
         try:
             missing = self._missing_views()
+            ungranted = not missing and self._role_lacks_grants(role)
         except psycopg2.Error:
             _logger.exception("Could not check the mail server views")
             return
-        if missing:
-            _logger.warning("Mail server views missing (%s): recreating them", ", ".join(missing))
-            try:
-                with self.env.cr.savepoint():
+        if not (missing or ungranted):
+            return
+        try:
+            with self.env.cr.savepoint():
+                if missing:
+                    _logger.warning(
+                        "Mail server views missing (%s): recreating them", ", ".join(missing)
+                    )
                     self._setup_mail_server_sql()
-            except psycopg2.Error:
-                _logger.exception("Could not recreate the mail server views")
+                else:
+                    # e.g. a role a DBA created by hand since the last upgrade
+                    self._grant_views(role)
+        except psycopg2.Error:
+            _logger.exception("Could not recreate or grant the mail server views")
 
     # ------------------------------------------------------------------
 
     @api.model
     def _missing_views(self):
-        rows = self.env.execute_query(SQL(
-            "SELECT c.relname FROM pg_class c"
-            " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE c.relkind = 'v' AND c.relname IN %s AND n.nspname = current_schema()",
-            tuple(VIEWS),
-        ))
+        rows = self.env.execute_query(
+            SQL(
+                "SELECT c.relname FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'v' AND c.relname IN %s AND n.nspname = current_schema()",
+                tuple(VIEWS),
+            )
+        )
         present = {name for (name,) in rows}
         return [name for name in VIEWS if name not in present]
+
+    @api.model
+    def _role_lacks_grants(self, role):
+        """True when ``role`` exists, is no superuser, and may not SELECT
+        one of the views."""
+        rows = self.env.execute_query(
+            SQL(
+                "SELECT bool_or(NOT has_table_privilege(r.oid, v.oid, 'SELECT'))"
+                "  FROM pg_roles r, pg_class v JOIN pg_namespace n ON n.oid = v.relnamespace"
+                " WHERE r.rolname = %s AND NOT r.rolsuper"
+                "   AND v.relname IN %s AND n.nspname = current_schema()",
+                role,
+                tuple(VIEWS),
+            )
+        )
+        return bool(rows and rows[0][0])
 
     @api.model
     def _setup_mail_server_sql(self):
@@ -171,10 +199,13 @@ class EmbouxMailServerViews(models.AbstractModel):
 
     @api.model
     def _role_info(self, role):
-        rows = self.env.execute_query(SQL(
-            "SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin"
-            " FROM pg_roles WHERE rolname = %s", role,
-        ))
+        rows = self.env.execute_query(
+            SQL(
+                "SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin"
+                " FROM pg_roles WHERE rolname = %s",
+                role,
+            )
+        )
         return rows[0] if rows else None
 
     @api.model
@@ -187,7 +218,8 @@ class EmbouxMailServerViews(models.AbstractModel):
         if info and (info[0] or info[1] or info[2]):
             _logger.error(
                 "PostgreSQL role %r exists with SUPERUSER, CREATEROLE or CREATEDB: "
-                "refusing to use it as the mail servers' read-only role", role,
+                "refusing to use it as the mail servers' read-only role",
+                role,
             )
             return False
         options = SQL(
@@ -197,15 +229,18 @@ class EmbouxMailServerViews(models.AbstractModel):
         verb = SQL("ALTER ROLE") if info else SQL("CREATE ROLE")
         try:
             with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(SQL("%s %s %s", verb, SQL.identifier(role), options),
-                                    log_exceptions=False)
+                self.env.cr.execute(
+                    SQL("%s %s %s", verb, SQL.identifier(role), options), log_exceptions=False
+                )
         except psycopg2.errors.InsufficientPrivilege:
             _logger.warning(
                 "The database user may not create or alter PostgreSQL roles (it lacks "
                 "CREATEROLE): the mail servers' read-only role %r was not %s. Create it "
                 "by hand (CREATE ROLE %s LOGIN PASSWORD '...'); the suite grants it "
                 "SELECT on its views at each upgrade.",
-                role, "updated" if info else "created", role,
+                role,
+                "updated" if info else "created",
+                role,
             )
             return False
         except (psycopg2.errors.DuplicateObject, psycopg2.errors.UniqueViolation):
@@ -224,24 +259,38 @@ class EmbouxMailServerViews(models.AbstractModel):
         if not info:
             return False
         if info[0]:
-            _logger.error("PostgreSQL role %r is a superuser: not granting it the mail server views", role)
+            _logger.error(
+                "PostgreSQL role %r is a superuser: not granting it the mail server views", role
+            )
             return False
         cr = self.env.cr
         ident = SQL.identifier(role)
         try:
             with cr.savepoint(flush=False):
-                cr.execute(SQL(
-                    "REVOKE ALL ON ALL TABLES IN SCHEMA %s FROM %s",
-                    SQL.identifier(self._schema()), ident,
-                ), log_exceptions=False)
-                cr.execute(SQL(
-                    "REVOKE ALL ON ALL SEQUENCES IN SCHEMA %s FROM %s",
-                    SQL.identifier(self._schema()), ident,
-                ), log_exceptions=False)
-                cr.execute(SQL(
-                    "GRANT SELECT ON %s TO %s",
-                    SQL(", ").join(SQL.identifier(name) for name in VIEWS), ident,
-                ), log_exceptions=False)
+                cr.execute(
+                    SQL(
+                        "REVOKE ALL ON ALL TABLES IN SCHEMA %s FROM %s",
+                        SQL.identifier(self._schema()),
+                        ident,
+                    ),
+                    log_exceptions=False,
+                )
+                cr.execute(
+                    SQL(
+                        "REVOKE ALL ON ALL SEQUENCES IN SCHEMA %s FROM %s",
+                        SQL.identifier(self._schema()),
+                        ident,
+                    ),
+                    log_exceptions=False,
+                )
+                cr.execute(
+                    SQL(
+                        "GRANT SELECT ON %s TO %s",
+                        SQL(", ").join(SQL.identifier(name) for name in VIEWS),
+                        ident,
+                    ),
+                    log_exceptions=False,
+                )
         except psycopg2.errors.InsufficientPrivilege:
             _logger.warning("Could not grant the mail server views to role %r", role, exc_info=True)
             return False

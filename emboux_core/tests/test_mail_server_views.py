@@ -5,6 +5,8 @@ mailserver/ (Postfix pgsql maps, Dovecot dovecot-sql.conf.ext); the mail
 servers themselves are exercised by tests/test_mail_e2e.py.
 """
 
+import os
+from unittest.mock import patch
 import uuid
 
 import psycopg2
@@ -31,13 +33,15 @@ class TestMailServerViews(TransactionCase):
         cls.dom_a, cls.dom_b, cls.dom_s = Domain.create(
             [{"name": "views-a.test"}, {"name": "views-b.test"}, {"name": "views-s.test"}]
         )
-        cls.alice, cls.bob, cls.carol, cls.dave, cls.erin = Mailbox.create([
-            {"email": "alice@views-a.test", "password": PASSWORD, "quota_mb": 500},
-            {"email": "bob@views-a.test", "password": PASSWORD, "active": False},
-            {"email": "carol@views-b.test", "password": PASSWORD, "catch_all": True},
-            {"email": "dave@views-s.test", "password": PASSWORD},
-            {"email": "erin@views-b.test", "password": PASSWORD, "quota_mb": 0},
-        ])
+        cls.alice, cls.bob, cls.carol, cls.dave, cls.erin = Mailbox.create(
+            [
+                {"email": "alice@views-a.test", "password": PASSWORD, "quota_mb": 500},
+                {"email": "bob@views-a.test", "password": PASSWORD, "active": False},
+                {"email": "carol@views-b.test", "password": PASSWORD, "catch_all": True},
+                {"email": "dave@views-s.test", "password": PASSWORD},
+                {"email": "erin@views-b.test", "password": PASSWORD, "quota_mb": 0},
+            ]
+        )
         Alias.upsert("info@views-a.test", "alice@views-a.test")
         Alias.upsert("sales@views-s.test", "dave@views-s.test")
         Alias.upsert("ext@views-a.test", "someone@elsewhere.example")
@@ -49,8 +53,12 @@ class TestMailServerViews(TransactionCase):
 
     # the lookups of the example configuration ---------------------------
     def postfix_alias(self, key):
-        return sorted(r[0] for r in self.query(
-            "SELECT destination FROM emboux_postfix_aliases WHERE source = %s", key))
+        return sorted(
+            r[0]
+            for r in self.query(
+                "SELECT destination FROM emboux_postfix_aliases WHERE source = %s", key
+            )
+        )
 
     def postfix_resolve(self, address):
         """virtual(5) table search order: user@domain, then @domain."""
@@ -59,7 +67,8 @@ class TestMailServerViews(TransactionCase):
 
     def dovecot_login(self, email, password):
         rows = self.query(
-            "SELECT password FROM emboux_dovecot_users WHERE email = %s AND login_allowed", email)
+            "SELECT password FROM emboux_dovecot_users WHERE email = %s AND login_allowed", email
+        )
         return bool(rows) and verify_password(password, rows[0][0])
 
     # views --------------------------------------------------------------
@@ -72,15 +81,22 @@ class TestMailServerViews(TransactionCase):
         self.assertLessEqual({"views-a.test", "views-b.test", "views-s.test"}, domains)
 
     def test_mailboxes(self):
-        rows = dict(self.query(
-            "SELECT email, maildir FROM emboux_postfix_mailboxes WHERE email LIKE %s", "%@views-_.test"))
-        self.assertEqual(rows, {
-            "alice@views-a.test": "views-a.test/alice/",
-            "carol@views-b.test": "views-b.test/carol/",
-            "erin@views-b.test": "views-b.test/erin/",
-            # suspended: deferred at RCPT time, but nothing already queued bounces
-            "dave@views-s.test": "views-s.test/dave/",
-        })
+        rows = dict(
+            self.query(
+                "SELECT email, maildir FROM emboux_postfix_mailboxes WHERE email LIKE %s",
+                "%@views-_.test",
+            )
+        )
+        self.assertEqual(
+            rows,
+            {
+                "alice@views-a.test": "views-a.test/alice/",
+                "carol@views-b.test": "views-b.test/carol/",
+                "erin@views-b.test": "views-b.test/erin/",
+                # suspended: deferred at RCPT time, but nothing already queued bounces
+                "dave@views-s.test": "views-s.test/dave/",
+            },
+        )
 
     def test_aliases_and_identity_rows(self):
         self.assertEqual(self.postfix_alias("info@views-a.test"), ["alice@views-a.test"])
@@ -105,19 +121,30 @@ class TestMailServerViews(TransactionCase):
         self.assertEqual(self.postfix_resolve("nobody@views-b.test"), [])
 
     def test_recipient_access_of_suspended_domain(self):
-        rows = dict(self.query(
-            "SELECT key, action FROM emboux_postfix_recipient_access WHERE key LIKE %s", "views-_.test"))
+        rows = dict(
+            self.query(
+                "SELECT key, action FROM emboux_postfix_recipient_access WHERE key LIKE %s",
+                "views-_.test",
+            )
+        )
         self.assertEqual(list(rows), ["views-s.test"])
         self.assertRegex(rows["views-s.test"], r"^450 4\.\d\.\d ")
 
     def test_dovecot_users(self):
-        rows = {r[0]: r[1:] for r in self.query(
-            "SELECT email, password, quota_rule, maildir, login_allowed FROM emboux_dovecot_users"
-            " WHERE email LIKE %s", "%@views-_.test")}
+        rows = {
+            r[0]: r[1:]
+            for r in self.query(
+                "SELECT email, password, quota_rule, maildir, login_allowed"
+                " FROM emboux_dovecot_users WHERE email LIKE %s",
+                "%@views-_.test",
+            )
+        }
         self.assertEqual(len(rows), 5)  # inactive ones too: retention and quota reach them
         password, quota_rule, maildir, login_allowed = rows["alice@views-a.test"]
         self.assertTrue(password.startswith("{SHA512-CRYPT}$6$"))
-        self.assertEqual((quota_rule, maildir, login_allowed), ("*:storage=500M", "views-a.test/alice/", True))
+        self.assertEqual(
+            (quota_rule, maildir, login_allowed), ("*:storage=500M", "views-a.test/alice/", True)
+        )
         self.assertEqual(rows["erin@views-b.test"][1], "*:storage=0")  # 0 = unlimited
         self.assertEqual(rows["carol@views-b.test"][1], "*:storage=1024M")
         self.assertFalse(rows["bob@views-a.test"][3])  # inactive mailbox
@@ -136,19 +163,32 @@ class TestMailServerViews(TransactionCase):
         self.dom_s.action_activate()
         self.assertTrue(self.dovecot_login("dave@views-s.test", PASSWORD))
         self.assertEqual(self.postfix_alias("sales@views-s.test"), ["dave@views-s.test"])
-        self.assertFalse(self.query(
-            "SELECT 1 FROM emboux_postfix_recipient_access WHERE key = %s", "views-s.test"))
+        self.assertFalse(
+            self.query(
+                "SELECT 1 FROM emboux_postfix_recipient_access WHERE key = %s", "views-s.test"
+            )
+        )
         self.bob.active = True
         self.assertTrue(self.dovecot_login("bob@views-a.test", PASSWORD))
         self.assertEqual(self.postfix_resolve("bob@views-a.test"), ["bob@views-a.test"])
 
     def test_deleting_a_domain_empties_its_rows(self):
         self.dom_b.unlink()
-        for view, column in (("emboux_postfix_domains", "domain"), ("emboux_postfix_mailboxes", "email"),
-                             ("emboux_postfix_aliases", "source"), ("emboux_dovecot_users", "email")):
-            self.assertFalse(self.query(
-                "SELECT 1 FROM %s WHERE %s LIKE %s", SQL.identifier(view), SQL.identifier(column),
-                "%views-b.test"), view)
+        for view, column in (
+            ("emboux_postfix_domains", "domain"),
+            ("emboux_postfix_mailboxes", "email"),
+            ("emboux_postfix_aliases", "source"),
+            ("emboux_dovecot_users", "email"),
+        ):
+            self.assertFalse(
+                self.query(
+                    "SELECT 1 FROM %s WHERE %s LIKE %s",
+                    SQL.identifier(view),
+                    SQL.identifier(column),
+                    "%views-b.test",
+                ),
+                view,
+            )
 
     def test_missing_view_rebuilt_at_registry_load(self):
         self.env.cr.execute("DROP VIEW emboux_postfix_aliases")
@@ -192,11 +232,21 @@ class TestMailServerViews(TransactionCase):
         for view in VIEWS:
             result = self._as_role(role, SQL("SELECT * FROM %s", SQL.identifier(view)))
             self.assertIsInstance(result, list, view)
-        rows = self._as_role(role, SQL(
-            "SELECT destination FROM emboux_postfix_aliases WHERE source = %s", "@views-b.test"))
+        rows = self._as_role(
+            role,
+            SQL(
+                "SELECT destination FROM emboux_postfix_aliases WHERE source = %s", "@views-b.test"
+            ),
+        )
         self.assertEqual(rows, [("carol@views-b.test",)])
         denied = psycopg2.errors.InsufficientPrivilege
-        for table in ("emboux_mailbox", "emboux_domain", "emboux_alias", "res_users", "ir_config_parameter"):
+        for table in (
+            "emboux_mailbox",
+            "emboux_domain",
+            "emboux_alias",
+            "res_users",
+            "ir_config_parameter",
+        ):
             with mute_logger("odoo.sql_db"):
                 result = self._as_role(role, SQL("SELECT * FROM %s LIMIT 1", SQL.identifier(table)))
             self.assertIs(result, denied, table)
@@ -214,6 +264,24 @@ class TestMailServerViews(TransactionCase):
             result = self._as_role(role, SQL("SELECT 1 FROM emboux_mailbox"))
         self.assertIs(result, psycopg2.errors.InsufficientPrivilege)
 
+    def test_role_made_by_a_dba_granted_at_registry_load(self):
+        role = "emboux_ms_test_" + uuid.uuid4().hex[:12]
+        self.env.cr.execute(SQL("CREATE ROLE %s LOGIN", SQL.identifier(role)))
+        Views = self.env["emboux.mail.server.views"]
+        self.assertTrue(Views._role_lacks_grants(role))
+        with mute_logger("odoo.sql_db"):
+            self.assertIs(
+                self._as_role(role, SQL("SELECT 1 FROM emboux_postfix_domains")),
+                psycopg2.errors.InsufficientPrivilege,
+            )
+        with patch.dict(os.environ, {"EMBOUX_MAILSERVER_DB_ROLE": role}):
+            Views._register_hook()
+        self.assertFalse(Views._role_lacks_grants(role))
+        self.assertIsInstance(
+            self._as_role(role, SQL("SELECT 1 FROM emboux_postfix_domains")), list
+        )
+        self.assertFalse(Views._role_lacks_grants("emboux_no_such_role_" + uuid.uuid4().hex[:8]))
+
     def test_existing_role_password_reset(self):
         role = self._new_role()
         Views = self.env["emboux.mail.server.views"]
@@ -229,7 +297,9 @@ class TestMailServerViews(TransactionCase):
         cr.execute(SQL("SET LOCAL ROLE %s", SQL.identifier(weak)))
         try:
             with self.assertLogs(LOGGER, "WARNING") as logs, mute_logger("odoo.sql_db"):
-                done = Views._ensure_role("emboux_ms_test_" + uuid.uuid4().hex[:12], "some password")
+                done = Views._ensure_role(
+                    "emboux_ms_test_" + uuid.uuid4().hex[:12], "some password"
+                )
         finally:
             cr.execute("RESET ROLE")
         self.assertFalse(done)
