@@ -24,6 +24,7 @@ import re
 import secrets
 import shutil
 import smtplib
+import socket
 import subprocess
 import sys
 import tempfile
@@ -148,15 +149,14 @@ def wait_for(predicate, timeout=20.0, what="condition"):
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
+def port_open(port):
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
 def wait_port(port, timeout=20.0):
-    import socket
-
-    def is_open():
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            return sock.connect_ex((HOST, port)) == 0
-
-    wait_for(is_open, timeout, f"port {port}")
+    wait_for(lambda: port_open(port), timeout, f"port {port}")
 
 
 class Stack:
@@ -398,6 +398,9 @@ service lmtp {{
 """)
 
     def start(self):
+        busy = [port for port in (SMTP_PORT, LMTP_PORT, IMAP_PORT) if port_open(port)]
+        if busy:
+            pytest.fail(f"{HOST} ports {busy} are already in use (another mail test running?)")
         # postfix logs its errors to maillog_file (there may be no syslog)
         for action in ("check", "start"):
             with open(self.tmp / "postfix-start.out", "a") as out:
