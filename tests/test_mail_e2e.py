@@ -664,6 +664,14 @@ def test_suspend_defers_and_blocks_login_then_activation_restores(stack):
     assert stack.doveadm_auth(dave, PASSWORDS[dave]) == 77
     # other domains are untouched
     assert stack.rcpt_reply("alice@e2e-a.test")[0] == 250
+    # mail Postfix accepted before the suspension still reaches the Maildir:
+    # Dovecot's userdb keeps the mailbox, only the passdb refuses it
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = SENDER, dave, "queued before suspension"
+    msg.set_content("token tokqueued1\n")
+    with smtplib.LMTP(HOST, LMTP_PORT, timeout=20) as lmtp:
+        assert not lmtp.send_message(msg, from_addr=SENDER, to_addrs=[dave])
+    stack.wait_delivered(dave, "tokqueued1")
 
     stack.odoo('env["emboux.domain"]._find_by_name("e2e-s.test").action_activate()')
     assert stack.rcpt_reply(dave)[0] == 250
@@ -671,9 +679,10 @@ def test_suspend_defers_and_blocks_login_then_activation_restores(stack):
     stack.send("sales@e2e-s.test", "toksales1")
     stack.wait_delivered(dave, "tokdave2")
     stack.wait_delivered(dave, "toksales1")
-    assert {"tokdave1", "tokdave2", "toksales1"} <= stack.maildir_tokens(dave)  # nothing lost
+    # nothing lost
+    assert {"tokdave1", "tokqueued1", "tokdave2", "toksales1"} <= stack.maildir_tokens(dave)
     ok, count = stack.imap_login(dave, PASSWORDS[dave])
-    assert ok and count == 3, count
+    assert ok and count == 4, count
 
 
 def test_password_set_through_odoo_logs_in(stack):
