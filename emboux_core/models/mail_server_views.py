@@ -127,8 +127,9 @@ class EmbouxMailServerViews(models.AbstractModel):
         super()._register_hook()
         role = get_config("emboux_mailserver_db_role", default=DEFAULT_ROLE)
         try:
-            missing = self._missing_views()
-            ungranted = not missing and self._role_lacks_grants(role)
+            with self.env.cr.savepoint(flush=False):
+                missing = self._missing_views()
+                ungranted = not missing and self._role_lacks_grants(role)
         except psycopg2.Error:
             _logger.exception("Could not check the mail server views")
             return
