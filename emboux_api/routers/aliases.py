@@ -30,7 +30,8 @@ def list_aliases(
     page: Paging,
     domain: Annotated[str | None, Query(description="Only this domain's aliases")] = None,
 ) -> list[AliasOut]:
-    """The aliases, ordered by source then destination."""
+    """The aliases, ordered by source then destination. A `domain` that is
+    not hosted gives an empty list."""
     search_domain = []
     if domain is not None:
         search_domain = [("domain_id.name", "=", normalize_domain(domain, field="domain"))]

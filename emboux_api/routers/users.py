@@ -43,7 +43,8 @@ def list_users(
     page: Paging,
     domain: Annotated[str | None, Query(description="Only this domain's mailboxes")] = None,
 ) -> list[MailboxOut]:
-    """The mailboxes (archived ones included), ordered by address."""
+    """The mailboxes (archived ones included), ordered by address. A `domain`
+    that is not hosted gives an empty list."""
     search_domain = []
     if domain is not None:
         search_domain = [("domain_id.name", "=", normalize_domain(domain, field="domain"))]
