@@ -81,6 +81,18 @@ install_venv() {
     echo "$want" > "$stamp"
 }
 
+# Debian's package leaves out files it cannot ship (debian/copyright,
+# Files-Excluded); the asset bundles still list them, so put an empty
+# stand-in where one is missing. Only the video-call background blur of
+# `mail` needed this one.
+fill_excluded_assets() {
+    [ -z "${ODOO_PYTHONPATH:-}" ] || return 0
+    local f=$DIST/odoo/addons/mail/static/lib/selfie_segmentation/selfie_segmentation.js
+    [ -f "$f" ] && return
+    mkdir -p "$(dirname "$f")"
+    echo "// Left out of Debian's odoo-19 package (Files-Excluded): call background blur is unavailable." > "$f"
+}
+
 # A launcher of our own: Odoo re-executes sys.argv[0] (gevent worker,
 # restarts), which `python -m odoo` cannot survive.
 install_launcher() {
@@ -91,6 +103,7 @@ install_launcher() {
 }
 
 install_odoo
+fill_excluded_assets
 install_venv
 install_launcher
 log "ready: $("$VENV/bin/python" -c 'import odoo.release as r; print("Odoo", r.version)')"
