@@ -1,0 +1,503 @@
+"""The customer portal of the mail hosting suite (/my/...).
+
+Every page and every write runs as the logged-in portal user: the record
+rules of emboux_saas confine it to its tenant. A record is looked up with
+``_document_check_access`` first (the sudo record it returns is only used to
+know that the record exists); another tenant's id, or one that does not
+exist, answers 404. Writes are POST forms carrying the CSRF token, and they
+call the same model methods as the backend and the REST API. A refused write
+(bad input, conflict, quota, access) re-renders the page with the message and
+what was typed, passwords excepted, inside a savepoint so nothing is half
+done.
+"""
+
+import logging
+
+from werkzeug.exceptions import NotFound
+
+from odoo import http
+from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+from odoo.http import request
+from odoo.tools.translate import LazyTranslate
+
+from odoo.addons.emboux_core.exceptions import EmbouxInputError
+from odoo.addons.emboux_core.tools import check_non_negative_int
+from odoo.addons.portal.controllers.portal import CustomerPortal
+from odoo.addons.portal.controllers.portal import pager as portal_pager
+
+from ..dns_records import dns_records
+from ..exceptions import EmbouxQuotaError
+
+_logger = logging.getLogger(__name__)
+_lt = LazyTranslate(__name__)
+
+# Messages after a successful write (redirect ?msg=...): fixed texts only,
+# nothing typed by anyone is reflected from the query string.
+SUCCESS_MESSAGES = {
+    "mailbox_created": _lt("The mailbox was created."),
+    "password_changed": _lt("The password was changed."),
+    "quota_changed": _lt("The storage quota was changed."),
+    "catch_all_changed": _lt("The catch-all setting was changed."),
+    "alias_added": _lt("The alias was added."),
+    "alias_exists": _lt("This alias already existed; nothing was changed."),
+    "alias_removed": _lt("The alias was removed."),
+    "key_revoked": _lt("The API key was revoked."),
+}
+
+# model field (EmbouxInputError.field, EmbouxQuotaError.quota) -> form input
+FORM_FIELDS = {
+    "email": "local_part",
+    "password": "password",
+    "quota_mb": "quota_mb",
+    "name": "name",
+    "source": "source_local",
+    "destination": "destination",
+    "expires_at": "expires_at",
+    "max_mailboxes_per_domain": "local_part",
+    "max_aliases_per_mailbox": "source_local",
+}
+
+
+class EmbouxCustomerPortal(CustomerPortal):
+    # ------------------------------------------------------------------
+    # home and layout
+    # ------------------------------------------------------------------
+    def _prepare_home_portal_values(self, counters):
+        values = super()._prepare_home_portal_values(counters)
+        env = request.env
+        for counter, model in (
+            ("emboux_domain_count", "emboux.domain"),
+            ("emboux_mailbox_count", "emboux.mailbox"),
+            ("emboux_alias_count", "emboux.alias"),
+            ("emboux_api_key_count", "emboux.api.key"),
+        ):
+            if counter in counters:
+                Model = env[model]
+                values[counter] = Model.search_count([]) if Model.has_access("read") else 0
+        return values
+
+    def _prepare_portal_layout_values(self):
+        values = super()._prepare_portal_layout_values()
+        values["emboux_tenant"] = request.env["emboux.tenant"]._current_tenant()
+        return values
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+    def _emboux_get(self, model, record_id):
+        """The record ``record_id`` in the portal user's environment, after
+        ``_document_check_access``; 404 when it does not exist or belongs
+        to someone else."""
+        try:
+            self._document_check_access(model, record_id)
+        except (AccessError, MissingError):
+            raise NotFound() from None
+        return request.env[model].browse(record_id)
+
+    def _emboux_message(self, kw):
+        return str(SUCCESS_MESSAGES[kw["msg"]]) if kw.get("msg") in SUCCESS_MESSAGES else None
+
+    def _emboux_error(self, exc):
+        """``(message, form input)`` of a refused write."""
+        field = getattr(exc, "field", None) or getattr(exc, "quota", None)
+        return str(exc.args[0]) if exc.args else str(exc), FORM_FIELDS.get(field)
+
+    def _emboux_write(self, func):
+        """Run ``func()`` in a savepoint: ``(result, None, None)`` or, when
+        the model refuses, ``(None, message, form input)``; nothing of a
+        refused write stays."""
+        try:
+            with request.env.cr.savepoint():
+                return func(), None, None
+        except (EmbouxQuotaError, UserError, ValidationError, AccessError) as exc:
+            message, field = self._emboux_error(exc)
+            _logger.info("portal: refused for user %s: %s", request.env.uid, message)
+            return None, message, field
+
+    @staticmethod
+    def _emboux_int(value, field):
+        value = (value or "").strip()
+        try:
+            number = int(value)
+        except ValueError:
+            number = value or None
+        return check_non_negative_int(number, field)
+
+    def _emboux_render(self, template, values, status=200):
+        response = request.render(template, values)
+        response.status_code = status
+        return response
+
+    # ------------------------------------------------------------------
+    # domains
+    # ------------------------------------------------------------------
+    @http.route(
+        ["/my/domains", "/my/domains/page/<int:page>"], type="http", auth="user", website=True
+    )
+    def portal_my_emboux_domains(self, page=1, **kw):
+        Domain = request.env["emboux.domain"]
+        values = self._prepare_portal_layout_values()
+        count = Domain.search_count([])
+        pager = portal_pager(url="/my/domains", total=count, page=page, step=self._items_per_page)
+        domains = Domain.search([], limit=self._items_per_page, offset=pager["offset"])
+        values.update(
+            page_name="emboux_domains",
+            domains=domains,
+            pager=pager,
+            default_url="/my/domains",
+        )
+        return request.render("emboux_saas.portal_my_emboux_domains", values)
+
+    def _emboux_domain_values(self, domain, **extra):
+        tenant = domain.tenant_id
+        mailboxes = request.env["emboux.mailbox"].search([("domain_id", "=", domain.id)])
+        values = self._prepare_portal_layout_values()
+        values.update(
+            page_name="emboux_domain",
+            domain=domain,
+            tenant=tenant,
+            mailboxes=mailboxes,
+            aliases=request.env["emboux.alias"].search([("domain_id", "=", domain.id)]),
+            mailbox_total=request.env["emboux.mailbox"]
+            .with_context(active_test=False)
+            .search_count([("domain_id", "=", domain.id)]),
+            alias_usage=self._emboux_alias_usage(tenant, mailboxes.mapped("email")),
+            dns_records=dns_records(domain.name),
+            message=None,
+            error=None,
+            error_field=None,
+            form={},
+            form_name=None,
+        )
+        values.update(extra)
+        return values
+
+    def _emboux_alias_usage(self, tenant, emails):
+        """``{destination: alias rows delivering to it}`` over the tenant's
+        domains, as ``max_aliases_per_mailbox`` counts them."""
+        if not emails or not tenant:
+            return {}
+        groups = request.env["emboux.alias"]._read_group(
+            [("destination", "in", list(emails)), ("domain_id.tenant_id", "=", tenant.id)],
+            ["destination"],
+            ["__count"],
+        )
+        return dict(groups)
+
+    @http.route(["/my/domains/<int:domain_id>"], type="http", auth="user", website=True)
+    def portal_my_emboux_domain(self, domain_id, **kw):
+        domain = self._emboux_get("emboux.domain", domain_id)
+        return request.render(
+            "emboux_saas.portal_my_emboux_domain",
+            self._emboux_domain_values(domain, message=self._emboux_message(kw)),
+        )
+
+    @http.route(
+        ["/my/domains/<int:domain_id>/mailboxes"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_mailbox_create(self, domain_id, **post):
+        domain = self._emboux_get("emboux.domain", domain_id)
+        local_part = (post.get("local_part") or "").strip()
+
+        def create():
+            return request.env["emboux.mailbox"].create(
+                {
+                    "email": f"{local_part}@{domain.name}",
+                    "name": (post.get("name") or "").strip() or False,
+                    "password": post.get("password") or "",
+                    "quota_mb": self._emboux_int(post.get("quota_mb"), "quota_mb"),
+                    "catch_all": bool(post.get("catch_all")),
+                }
+            )
+
+        if not local_part:
+            result, error, field = None, request.env._("email: an address is required"), "local_part"
+        else:
+            result, error, field = self._emboux_write(create)
+        if error:
+            form = {k: post.get(k) for k in ("local_part", "name", "quota_mb", "catch_all")}
+            values = self._emboux_domain_values(
+                domain, error=error, error_field=field, form=form, form_name="mailbox_create"
+            )
+            return self._emboux_render("emboux_saas.portal_my_emboux_domain", values, status=422)
+        return request.redirect(f"/my/domains/{domain.id}?msg=mailbox_created")
+
+    @http.route(
+        ["/my/domains/<int:domain_id>/aliases"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_domain_alias_add(self, domain_id, **post):
+        domain = self._emboux_get("emboux.domain", domain_id)
+        source_local = (post.get("source_local") or "").strip()
+        destination = (post.get("destination") or "").strip()
+        result, error, field = self._emboux_write(
+            lambda: request.env["emboux.alias"].upsert(f"{source_local}@{domain.name}", destination)
+        )
+        if error:
+            values = self._emboux_domain_values(
+                domain,
+                error=error,
+                error_field=field,
+                form={"source_local": source_local, "destination": destination},
+                form_name="alias_add",
+            )
+            return self._emboux_render("emboux_saas.portal_my_emboux_domain", values, status=422)
+        msg = "alias_added" if result[1] else "alias_exists"
+        return request.redirect(f"/my/domains/{domain.id}?msg={msg}")
+
+    # ------------------------------------------------------------------
+    # mailboxes
+    # ------------------------------------------------------------------
+    @http.route(
+        ["/my/mailboxes", "/my/mailboxes/page/<int:page>"], type="http", auth="user", website=True
+    )
+    def portal_my_emboux_mailboxes(self, page=1, **kw):
+        Mailbox = request.env["emboux.mailbox"]
+        values = self._prepare_portal_layout_values()
+        count = Mailbox.search_count([])
+        pager = portal_pager(url="/my/mailboxes", total=count, page=page, step=self._items_per_page)
+        mailboxes = Mailbox.search([], limit=self._items_per_page, offset=pager["offset"])
+        values.update(page_name="emboux_mailboxes", mailboxes=mailboxes, pager=pager)
+        return request.render("emboux_saas.portal_my_emboux_mailboxes", values)
+
+    def _emboux_mailbox_values(self, mailbox, **extra):
+        tenant = mailbox.domain_id.tenant_id
+        values = self._prepare_portal_layout_values()
+        values.update(
+            page_name="emboux_mailbox",
+            mailbox=mailbox,
+            domain=mailbox.domain_id,
+            tenant=tenant,
+            aliases=request.env["emboux.alias"].search([("destination", "=", mailbox.email)]),
+            alias_count=self._emboux_alias_usage(tenant, [mailbox.email]).get(mailbox.email, 0),
+            tenant_domains=request.env["emboux.domain"].search([]),
+            message=None,
+            error=None,
+            error_field=None,
+            form={},
+            form_name=None,
+        )
+        values.update(extra)
+        return values
+
+    @http.route(["/my/mailboxes/<int:mailbox_id>"], type="http", auth="user", website=True)
+    def portal_my_emboux_mailbox(self, mailbox_id, **kw):
+        mailbox = self._emboux_get("emboux.mailbox", mailbox_id)
+        return request.render(
+            "emboux_saas.portal_my_emboux_mailbox",
+            self._emboux_mailbox_values(mailbox, message=self._emboux_message(kw)),
+        )
+
+    def _emboux_mailbox_post(self, mailbox_id, form_name, func, msg, form=None):
+        mailbox = self._emboux_get("emboux.mailbox", mailbox_id)
+        _result, error, field = self._emboux_write(lambda: func(mailbox))
+        if error:
+            values = self._emboux_mailbox_values(
+                mailbox, error=error, error_field=field, form=form or {}, form_name=form_name
+            )
+            return self._emboux_render("emboux_saas.portal_my_emboux_mailbox", values, status=422)
+        return request.redirect(f"/my/mailboxes/{mailbox.id}?msg={msg}")
+
+    @http.route(
+        ["/my/mailboxes/<int:mailbox_id>/password"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_mailbox_password(self, mailbox_id, **post):
+        password = post.get("password") or ""
+        if password != (post.get("password_confirm") or ""):
+            mailbox = self._emboux_get("emboux.mailbox", mailbox_id)
+            values = self._emboux_mailbox_values(
+                mailbox,
+                error=request.env._("password: the two passwords differ"),
+                error_field="password",
+                form_name="password",
+            )
+            return self._emboux_render("emboux_saas.portal_my_emboux_mailbox", values, status=422)
+        return self._emboux_mailbox_post(
+            mailbox_id, "password", lambda m: m.set_password(password), "password_changed"
+        )
+
+    @http.route(
+        ["/my/mailboxes/<int:mailbox_id>/quota"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_mailbox_quota(self, mailbox_id, **post):
+        return self._emboux_mailbox_post(
+            mailbox_id,
+            "quota",
+            lambda m: m.set_quota(self._emboux_int(post.get("quota_mb"), "quota_mb")),
+            "quota_changed",
+            form={"quota_mb": post.get("quota_mb")},
+        )
+
+    @http.route(
+        ["/my/mailboxes/<int:mailbox_id>/catch-all"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_mailbox_catch_all(self, mailbox_id, **post):
+        return self._emboux_mailbox_post(
+            mailbox_id,
+            None,
+            lambda m: m.write({"catch_all": bool(post.get("catch_all"))}),
+            "catch_all_changed",
+        )
+
+    @http.route(
+        ["/my/mailboxes/<int:mailbox_id>/aliases"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_mailbox_alias_add(self, mailbox_id, **post):
+        source_local = (post.get("source_local") or "").strip()
+        form = {"source_local": source_local, "source_domain_id": post.get("source_domain_id")}
+        try:
+            source_domain_id = int(post.get("source_domain_id") or 0)
+        except ValueError:
+            source_domain_id = 0
+        mailbox = self._emboux_get("emboux.mailbox", mailbox_id)
+        source_domain = (
+            self._emboux_get("emboux.domain", source_domain_id) if source_domain_id else mailbox.domain_id
+        )
+        return self._emboux_mailbox_post(
+            mailbox_id,
+            "alias_add",
+            lambda m: request.env["emboux.alias"].upsert(f"{source_local}@{source_domain.name}", m.email),
+            "alias_added",
+            form=form,
+        )
+
+    # ------------------------------------------------------------------
+    # aliases
+    # ------------------------------------------------------------------
+    @http.route(
+        ["/my/aliases", "/my/aliases/page/<int:page>"], type="http", auth="user", website=True
+    )
+    def portal_my_emboux_aliases(self, page=1, **kw):
+        Alias = request.env["emboux.alias"]
+        values = self._prepare_portal_layout_values()
+        count = Alias.search_count([])
+        pager = portal_pager(url="/my/aliases", total=count, page=page, step=self._items_per_page)
+        aliases = Alias.search([], limit=self._items_per_page, offset=pager["offset"])
+        values.update(page_name="emboux_aliases", aliases=aliases, pager=pager)
+        return request.render("emboux_saas.portal_my_emboux_aliases", values)
+
+    @http.route(
+        ["/my/aliases/<int:alias_id>/delete"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_alias_delete(self, alias_id, mailbox_id=None, **post):
+        alias = self._emboux_get("emboux.alias", alias_id)
+        back = f"/my/domains/{alias.domain_id.id}"
+        if mailbox_id and str(mailbox_id).isdigit():
+            back = f"/my/mailboxes/{self._emboux_get('emboux.mailbox', int(mailbox_id)).id}"
+        _result, error, _field = self._emboux_write(alias.unlink)
+        if error:
+            # nothing a customer can type makes this fail; say it on the domain page
+            values = self._emboux_domain_values(alias.domain_id, error=error)
+            return self._emboux_render("emboux_saas.portal_my_emboux_domain", values, status=422)
+        return request.redirect(f"{back}?msg=alias_removed")
+
+    # ------------------------------------------------------------------
+    # API keys
+    # ------------------------------------------------------------------
+    def _emboux_keys_values(self, page=1, **extra):
+        Key = request.env["emboux.api.key"].with_context(active_test=False)
+        values = self._prepare_portal_layout_values()
+        count = Key.search_count([])
+        pager = portal_pager(url="/my/api-keys", total=count, page=page, step=self._items_per_page)
+        values.update(
+            page_name="emboux_api_keys",
+            keys=Key.search([], limit=self._items_per_page, offset=pager["offset"]),
+            pager=pager,
+            new_key=None,
+            new_token=None,
+            message=None,
+            error=None,
+            error_field=None,
+            form={},
+        )
+        values.update(extra)
+        return values
+
+    @http.route(
+        ["/my/api-keys", "/my/api-keys/page/<int:page>"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["GET"],
+    )
+    def portal_my_emboux_api_keys(self, page=1, **kw):
+        return request.render(
+            "emboux_saas.portal_my_emboux_api_keys",
+            self._emboux_keys_values(page, message=self._emboux_message(kw)),
+        )
+
+    @http.route(["/my/api-keys/new"], type="http", auth="user", website=True, methods=["POST"])
+    def portal_emboux_api_key_create(self, **post):
+        name = (post.get("name") or "").strip()
+        expires_at = (post.get("expires_at") or "").strip() or None
+        tenant = request.env["emboux.tenant"]._current_tenant()
+
+        def generate():
+            if not tenant:
+                raise AccessError(request.env._("Your account is not a mail hosting customer."))
+            # the user's own tenant, readable under its record rules; the key
+            # itself is written as superuser because ``key_hash`` is a
+            # system-only field that generate() writes in the caller's env
+            tenant.check_access("read")
+            request.env["emboux.api.key"].check_access("create")
+            key, token = (
+                request.env["emboux.api.key"].sudo().generate(tenant.sudo(), name, expires_at=expires_at)
+            )
+            return key.with_env(request.env), token
+
+        result, error, field = self._emboux_write(generate)
+        if error:
+            values = self._emboux_keys_values(
+                error=error, error_field=field, form={"name": name, "expires_at": expires_at or ""}
+            )
+            return self._emboux_render("emboux_saas.portal_my_emboux_api_keys", values, status=422)
+        key, token = result
+        # the token is in this response only: never in a URL, a session or a log
+        response = request.render(
+            "emboux_saas.portal_my_emboux_api_keys",
+            self._emboux_keys_values(new_key=key, new_token=token),
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @http.route(
+        ["/my/api-keys/<int:key_id>/revoke"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_api_key_revoke(self, key_id, **post):
+        key = self._emboux_get("emboux.api.key", key_id)
+        _result, error, field = self._emboux_write(key.action_revoke)
+        if error:
+            values = self._emboux_keys_values(error=error, error_field=field)
+            return self._emboux_render("emboux_saas.portal_my_emboux_api_keys", values, status=422)
+        return request.redirect("/my/api-keys?msg=key_revoked")
