@@ -18,7 +18,12 @@
         "views/emboux_domain_views.xml",
         "views/emboux_deletion_log_views.xml",
         "views/emboux_saas_menus.xml",
+        "views/portal_templates.xml",
     ],
+    "assets": {
+        "web.assets_frontend": ["emboux_saas/static/src/interactions/**/*"],
+        "web.assets_tests": ["emboux_saas/static/tests/tours/**/*"],
+    },
     "post_init_hook": "post_init_hook",
     "installable": True,
 }

@@ -5,6 +5,7 @@ set -uo pipefail
 source "$(dirname "$0")/common.sh"
 set -e
 bash "$TOP/scripts/setup.sh"
+bash "$TOP/scripts/ensure_chromium.sh"  # the browser of the portal tour
 ensure_postgres
 ensure_db_role
 set +e
