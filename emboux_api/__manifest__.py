@@ -8,7 +8,7 @@
     "license": "LGPL-3",
     "author": "Emboux",
     "website": "https://github.com/emboux/emboux",
-    "depends": ["emboux_core", "fastapi"],
+    "depends": ["emboux_saas", "fastapi"],
     "data": [
         "security/emboux_api_security.xml",
         "data/fastapi_endpoint.xml",

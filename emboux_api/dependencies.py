@@ -10,15 +10,16 @@ Marking a route C later is the one-line change ``master_only`` ->
 ``master_or_owner``.
 
 The seam for tenancy is :func:`authenticated_caller_impl`, written like the
-OCA fastapi addon's ``authenticated_partner_impl``: an app maps it, through
-``fastapi.endpoint._get_app_dependencies_overrides()``, to an
-implementation that also accepts customer API keys (emboux_saas). Such an
-implementation calls :func:`master_caller` first, then looks the token up
-among the tenants' keys and answers a :class:`Caller` with role
-``customer``, the tenant's partner and an environment confined by record
-rules (``authenticated_partner_id`` in the context, see
-``fastapi/models/ir_rule.py``); it raises :func:`not_authenticated` for an
-unknown, expired or revoked key. Routes never change.
+OCA fastapi addon's ``authenticated_partner_impl``: the Emboux app maps it,
+through ``fastapi.endpoint._get_app_dependencies_overrides()``, to
+:func:`master_or_customer_caller_impl`, which also accepts customer API keys
+(emboux_saas). That implementation calls :func:`master_caller` first, then
+looks the token up among the tenants' keys (:func:`customer_caller`) and
+answers a :class:`Caller` with role ``customer``, the tenant's partner and
+the environment of the tenant's technical portal user, which the record
+rules confine to the tenant (``authenticated_partner_id`` is in its context
+too, see ``fastapi/models/ir_rule.py``); an unknown, expired or revoked key
+is :func:`not_authenticated`. Routes never change.
 """
 
 from dataclasses import dataclass
@@ -63,13 +64,17 @@ class Caller:
     """The authenticated caller of a request.
 
     ``env`` is the environment the route works in: the API's technical user
-    for the master, the same confined by the tenant's record rules for a
-    customer. ``partner`` is the tenant (customers only).
+    for the master, the tenant's technical portal user (confined by record
+    rules) for a customer. ``partner``, ``tenant``, ``api_key`` and
+    ``token`` are the customer's (None for the master).
     """
 
     role: str
     env: Environment
     partner: Any = None
+    tenant: Any = None
+    api_key: Any = None
+    token: str | None = None
 
     @property
     def is_master(self) -> bool:
@@ -125,6 +130,47 @@ def authenticated_caller_impl(
     return caller
 
 
+def customer_caller(token: str | None, env: Environment) -> Caller | None:
+    """The customer caller of a valid API key (not expired, not revoked),
+    else None. Its environment is the tenant's technical portal user's, so
+    record rules confine every route to the tenant."""
+    if not token:
+        return None
+    key = env["emboux.api.key"]._authenticate(token)
+    if not key:
+        return None
+    tenant = key.sudo().tenant_id
+    user = tenant.user_id
+    if not tenant or not user or not user.active:
+        return None
+    partner = tenant.partner_id
+    customer_env = env(
+        user=user.id,
+        su=False,
+        context=dict(env.context, authenticated_partner_id=partner.id),
+    )
+    return Caller(
+        role=ROLE_CUSTOMER,
+        env=customer_env,
+        partner=partner.with_env(customer_env),
+        tenant=tenant.with_env(customer_env),
+        api_key=key.with_env(customer_env),
+        token=token,
+    )
+
+
+def master_or_customer_caller_impl(
+    token: Annotated[str | None, Depends(api_token)],
+    env: Annotated[Environment, Depends(odoo_env)],
+) -> Caller:
+    """The Emboux app's :func:`authenticated_caller_impl`: the master token,
+    else a customer API key; 401 otherwise."""
+    caller = master_caller(token, env) or customer_caller(token, env)
+    if caller is None:
+        raise not_authenticated()
+    return caller
+
+
 def authenticated_caller(
     caller: Annotated[Caller, Depends(authenticated_caller_impl)],
 ) -> Caller:
@@ -145,6 +191,7 @@ def caller_env(caller: Annotated[Caller, Depends(authenticated_caller)]) -> Envi
 
 
 CallerEnv = Annotated[Environment, Depends(caller_env)]
+AuthenticatedCaller = Annotated[Caller, Depends(authenticated_caller)]
 
 _AUTH_RESPONSES = {
     401: {"model": ErrorOut, "description": "No, unknown, expired or revoked token"},

@@ -17,6 +17,9 @@ the app; they still leave it, so Odoo still rolls back the whole request:
   violations: 422, the detail names the field;
 - ``EmbouxConflictError``, unique and foreign-key violations (two parallel
   creates), other ``UserError``: 409;
+- ``EmbouxQuotaError`` (a tenant quota would be exceeded): 403, the detail
+  is the model's message, which starts with the quota's name
+  (``max_domains: the quota of 1 domains is reached for acme``);
 - ``MissingError``: 404;
 - request validation errors: 422 with FastAPI's list of errors, without the
   ``input`` values (a password is never echoed).
@@ -40,6 +43,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 
 from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
+from odoo.addons.emboux_saas.exceptions import EmbouxQuotaError
 from odoo.addons.fastapi.context import odoo_env_ctx
 
 _logger = logging.getLogger(__name__)
@@ -88,6 +92,10 @@ def to_http_exception(exc):
     if isinstance(exc, EmbouxConflictError):
         return HTTPException(
             status_code=status.HTTP_409_CONFLICT, detail=_named(exc.field, exc.args[0])
+        )
+    if isinstance(exc, EmbouxQuotaError):
+        return HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN, detail=_named(exc.quota, exc.args[0])
         )
     if isinstance(exc, AccessError):
         return None  # the addon answers 403

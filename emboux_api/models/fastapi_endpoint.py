@@ -9,6 +9,7 @@ from odoo.modules.module import get_manifest
 
 from odoo.addons.emboux_core.tools import get_config
 
+from ..dependencies import authenticated_caller_impl, master_or_customer_caller_impl
 from ..routers import ROUTERS, TAGS_METADATA
 from ..routing import HTTPExceptionLogLevelMiddleware
 
@@ -20,13 +21,24 @@ API_DESCRIPTION = """
 The REST API of the Emboux mail hosting suite: domains, mailboxes (`/users`),
 aliases and catch-alls.
 
-**Authentication**: `Authorization: Bearer <token>` or `X-API-Key: <token>`.
-Operations marked `x-required-role: master` need the master token (odoo.conf
-option `emboux_master_token`, or the environment variable
-`EMBOUX_MASTER_TOKEN`, which wins). No or an unknown token: 401
-`{"detail": "Not authenticated"}`; a valid token lacking the role: 403
-`{"detail": "Master token required"}`. `GET /health`, this schema and the
-docs are public.
+**Authentication**: `Authorization: Bearer <token>` or `X-API-Key: <token>`,
+either the master token (odoo.conf option `emboux_master_token`, or the
+environment variable `EMBOUX_MASTER_TOKEN`, which wins) or a customer API
+key (`POST /api-keys/`). Operations marked `x-required-role: master` need
+the master token; the others take a customer key too. No, an unknown, an
+expired or a revoked token: 401 `{"detail": "Not authenticated"}`; a
+customer key on a master operation: 403 `{"detail": "Master token
+required"}`. `GET /health`, this schema and the docs are public.
+
+**Tenancy**: a customer sees and changes only its own tenant's domains,
+mailboxes and aliases (its requests run as a user that record rules
+confine); another tenant's object answers 404, as if it did not exist, and
+is never changed. What a customer creates it owns (`partner_ref` is
+ignored); the master may create for any `partner_ref` (422 for an unknown
+one). A tenant quota that would be exceeded answers 403 with a detail that
+starts with the quota's name (`max_domains`, `max_mailboxes_per_domain`,
+`max_aliases_per_mailbox`); 0 means unlimited. A domain that the master
+suspended only the master can activate (403 `Master token required`).
 
 **Conventions**: paths answer with and without a trailing slash (no redirect).
 Errors are `{"detail": ...}`: 404 unknown resource, 409 conflict (already
@@ -36,10 +48,8 @@ failed request changes nothing. Lists take `limit` (default 100, at most
 Create answers 201 with the object, delete 204, an action or a PUT of
 settings 200 with the result. Read-only fields sent in a body are ignored.
 
-**Not yet served**: tenants and customer API keys (so `partner_ref` is
-`null` and accepted but not honoured on create), wildcard parents, outbound
-providers and verification (`parent` null, `wildcard` false, `provider`
-null, `verification_status` "not_started").
+**Not yet served**: outbound providers and verification (`provider` null,
+`verification_status` "not_started", `verified_via_parent` false).
 """
 
 
@@ -52,6 +62,13 @@ class FastapiEndpoint(models.Model):
         if self.app == "emboux":
             return list(ROUTERS)
         return super()._get_fastapi_routers()
+
+    def _get_app_dependencies_overrides(self):
+        overrides = super()._get_app_dependencies_overrides()
+        if self.app == "emboux":
+            # the master token, and customer API keys (emboux_saas)
+            overrides[authenticated_caller_impl] = master_or_customer_caller_impl
+        return overrides
 
     def _get_fastapi_app_middlewares(self) -> list[Middleware]:
         middlewares = super()._get_fastapi_app_middlewares()

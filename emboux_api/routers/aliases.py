@@ -4,7 +4,7 @@ from fastapi import HTTPException, Path, Query, Response, status
 
 from odoo.addons.emboux_core.tools import normalize_domain, normalize_email
 
-from ..dependencies import CallerEnv, Paging, master_only
+from ..dependencies import CallerEnv, Paging, master_or_owner
 from ..routing import EmbouxRouter
 from ..schemas import AliasCreate, AliasOut, ErrorOut
 
@@ -14,17 +14,25 @@ router = EmbouxRouter(tags=["aliases"])
 @router.post(
     "/aliases/",
     status_code=status.HTTP_201_CREATED,
-    **master_only(responses={200: {"model": AliasOut, "description": "The alias existed"}}),
+    **master_or_owner(
+        responses={
+            200: {"model": AliasOut, "description": "The alias existed"},
+            403: {"model": ErrorOut, "description": "max_aliases_per_mailbox would be exceeded"},
+        }
+    ),
 )
 def upsert_alias(body: AliasCreate, env: CallerEnv, response: Response) -> AliasOut:
     """Create the alias `source -> destination` (201), or answer the
-    existing one (200). A source `@domain` is the domain's catch-all."""
+    existing one (200). A source `@domain` is the domain's catch-all. A
+    customer's source must be on one of its domains (422 naming `source`);
+    a tenant may have at most `max_aliases_per_mailbox` rows delivering to
+    one address (403 naming it)."""
     alias, created = env["emboux.alias"].upsert(body.source, body.destination)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return AliasOut.from_record(alias)
 
 
-@router.get("/aliases/", **master_only())
+@router.get("/aliases/", **master_or_owner())
 def list_aliases(
     env: CallerEnv,
     page: Paging,
@@ -45,7 +53,7 @@ def list_aliases(
     "/aliases/{source}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    **master_only(responses={404: {"model": ErrorOut, "description": "No such alias"}}),
+    **master_or_owner(responses={404: {"model": ErrorOut, "description": "No such alias"}}),
 )
 def delete_alias(
     env: CallerEnv,

@@ -2,12 +2,25 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Response, status
 
-from ..dependencies import CallerEnv, Paging, master_only
+from odoo.exceptions import AccessError
+
+from odoo.addons.emboux_saas.exceptions import EmbouxQuotaError
+
+from ..dependencies import (
+    MASTER_TOKEN_REQUIRED,
+    AuthenticatedCaller,
+    CallerEnv,
+    Paging,
+    master_only,
+    master_or_owner,
+)
 from ..routing import EmbouxRouter
 from ..schemas import (
     DomainCreate,
     DomainOut,
     ErrorOut,
+    OwnerIn,
+    ParentIn,
     RetentionIn,
     RetentionOut,
     TransferIn,
@@ -16,7 +29,10 @@ from ..schemas import (
 
 router = EmbouxRouter(tags=["domains"])
 
-_NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown domain"}}
+_NOT_FOUND = {
+    404: {"model": ErrorOut, "description": "Unknown domain, or another tenant's"},
+}
+_QUOTA = {403: {"model": ErrorOut, "description": "A tenant quota would be exceeded"}}
 
 
 def domain_from_path(
@@ -33,23 +49,43 @@ def domain_from_path(
 Domain = Annotated[Any, Depends(domain_from_path)]
 
 
-@router.post("/domains/", status_code=status.HTTP_201_CREATED, **master_only())
-def create_domain(body: DomainCreate, env: CallerEnv) -> DomainOut:
-    """Create a domain. 409 when it exists (in any case), 422 for an invalid name."""
-    domain = env["emboux.domain"].create({"name": body.name})
+@router.post(
+    "/domains/",
+    status_code=status.HTTP_201_CREATED,
+    **master_or_owner(
+        responses={
+            **_QUOTA,
+            409: {"model": ErrorOut, "description": "The domain exists"},
+        }
+    ),
+)
+def create_domain(body: DomainCreate, caller: AuthenticatedCaller) -> DomainOut:
+    """Create a domain. 409 when it exists (in any case), 422 for an invalid
+    name. The master may give `partner_ref` (an unknown one is 422 naming
+    it); a customer always owns what it creates, whatever `partner_ref` it
+    sends. A domain of a tenant takes one of its `max_domains` slots (403
+    naming `max_domains` when none is left, even for two parallel creates).
+    `sub.example.com` links itself to a wildcard parent `example.com`; a
+    customer cannot create a subdomain of a domain hosted for someone else
+    (409)."""
+    vals = {"name": body.name}
+    if caller.is_master and body.partner_ref:
+        vals["partner_ref"] = body.partner_ref
+    domain = caller.env["emboux.domain"].create(vals)
     return DomainOut.from_record(domain)
 
 
-@router.get("/domains/", **master_only())
+@router.get("/domains/", **master_or_owner())
 def list_domains(env: CallerEnv, page: Paging) -> list[DomainOut]:
-    """The domains, ordered by name."""
+    """The domains, ordered by name: all of them for the master, its own
+    for a customer."""
     domains = env["emboux.domain"].search(
         [], limit=page.limit, offset=page.offset, order="name, id"
     )
     return [DomainOut.from_record(domain) for domain in domains]
 
 
-@router.get("/domains/{name}", **master_only(responses=_NOT_FOUND))
+@router.get("/domains/{name}", **master_or_owner(responses=_NOT_FOUND))
 def get_domain(domain: Domain) -> DomainOut:
     return DomainOut.from_record(domain)
 
@@ -58,29 +94,50 @@ def get_domain(domain: Domain) -> DomainOut:
     "/domains/{name}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    **master_only(responses=_NOT_FOUND),
+    **master_or_owner(responses=_NOT_FOUND),
 )
 def delete_domain(domain: Domain) -> Response:
-    """Delete the domain with its mailboxes and aliases."""
+    """Delete the domain with its mailboxes and aliases; its tenant gets
+    the slot back."""
     domain.unlink()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.put("/domains/{name}/suspend", **master_only(responses=_NOT_FOUND))
+@router.put("/domains/{name}/suspend", **master_or_owner(responses=_NOT_FOUND))
 def suspend_domain(domain: Domain) -> DomainOut:
     """Freeze delivery and logins; every message and setting is kept. Idempotent."""
     domain.action_suspend()
     return DomainOut.from_record(domain)
 
 
-@router.put("/domains/{name}/activate", **master_only(responses=_NOT_FOUND))
-def activate_domain(domain: Domain) -> DomainOut:
-    """Restore a suspended domain. Idempotent."""
-    domain.action_activate()
+@router.put(
+    "/domains/{name}/activate",
+    **master_or_owner(
+        responses={
+            **_NOT_FOUND,
+            403: {
+                "model": ErrorOut,
+                "description": "Master token required: the master (or staff) suspended this domain",
+            },
+        }
+    ),
+)
+def activate_domain(domain: Domain, caller: AuthenticatedCaller) -> DomainOut:
+    """Restore a suspended domain. Idempotent. A customer may activate a
+    domain it suspended itself; one that the master or staff suspended
+    only the master can activate (403 `Master token required`)."""
+    try:
+        domain.action_activate()
+    except AccessError as exc:
+        if caller.is_master or isinstance(exc, EmbouxQuotaError):
+            raise
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN, detail=MASTER_TOKEN_REQUIRED
+        ) from exc
     return DomainOut.from_record(domain)
 
 
-@router.get("/domains/{name}/retention", **master_only(responses=_NOT_FOUND))
+@router.get("/domains/{name}/retention", **master_or_owner(responses=_NOT_FOUND))
 def get_retention(domain: Domain) -> RetentionOut:
     return RetentionOut.from_record(domain)
 
@@ -92,7 +149,7 @@ def set_retention(domain: Domain, body: RetentionIn) -> RetentionOut:
     return RetentionOut.from_record(domain)
 
 
-@router.get("/domains/{name}/transfer", **master_only(responses=_NOT_FOUND))
+@router.get("/domains/{name}/transfer", **master_or_owner(responses=_NOT_FOUND))
 def get_transfer(domain: Domain) -> TransferOut:
     return TransferOut.from_record(domain)
 
@@ -102,3 +159,34 @@ def set_transfer(domain: Domain, body: TransferIn) -> TransferOut:
     """Monthly transfer limit in MB; null or 0 means unlimited."""
     domain.set_transfer_limit(body.monthly_transfer_limit_mb)
     return TransferOut.from_record(domain)
+
+
+@router.put("/domains/{name}/parent", **master_only(responses=_NOT_FOUND))
+def set_parent(domain: Domain, body: ParentIn) -> DomainOut:
+    """Link the domain to a parent (`parent`: its name; null unlinks; not
+    sent: unchanged) and make it a wildcard parent or not (`wildcard`; not
+    sent: unchanged). A new wildcard parent adopts its existing subdomains.
+    422 naming `parent` for an unknown parent or one the domain is not a
+    subdomain of."""
+    parent = body.parent if "parent" in body.model_fields_set else domain.parent_id
+    domain.set_parent(parent or None, wildcard=body.wildcard)
+    return DomainOut.from_record(domain)
+
+
+@router.put(
+    "/domains/{name}/owner",
+    **master_only(
+        responses={
+            **_NOT_FOUND,
+            409: {"model": ErrorOut, "description": "The new owner has no active API key"},
+        }
+    ),
+)
+def set_owner(domain: Domain, body: OwnerIn) -> DomainOut:
+    """Give the domain, with its mailboxes and aliases, to the tenant
+    `partner_ref`, atomically: both tenants' `domains_used` move in the same
+    transaction. 409 when that tenant has no active API key, 403 naming
+    `max_domains` when it has no free slot, 422 naming `partner_ref` for an
+    unknown tenant."""
+    domain.action_transfer_owner(body.partner_ref)
+    return DomainOut.from_record(domain)

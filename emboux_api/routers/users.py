@@ -4,13 +4,14 @@ from fastapi import Depends, HTTPException, Path, Query, Response, status
 
 from odoo.addons.emboux_core.tools import normalize_domain
 
-from ..dependencies import CallerEnv, Paging, master_only
+from ..dependencies import CallerEnv, Paging, master_or_owner
 from ..routing import EmbouxRouter
 from ..schemas import ErrorOut, MailboxCreate, MailboxOut, MailboxUpdate, QuotaIn, QuotaOut
 
 router = EmbouxRouter(tags=["users"])
 
-_NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown mailbox"}}
+_NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown mailbox, or another tenant's"}}
+_QUOTA = {403: {"model": ErrorOut, "description": "max_mailboxes_per_domain would be exceeded"}}
 
 
 def mailbox_from_path(
@@ -27,17 +28,19 @@ def mailbox_from_path(
 Mailbox = Annotated[Any, Depends(mailbox_from_path)]
 
 
-@router.post("/users/", status_code=status.HTTP_201_CREATED, **master_only())
+@router.post("/users/", status_code=status.HTTP_201_CREATED, **master_or_owner(responses=_QUOTA))
 def create_user(body: MailboxCreate, env: CallerEnv) -> MailboxOut:
     """Create a mailbox on a hosted domain. 409 when the address exists (in
     any case), 422 for an invalid address, an unknown domain or a weak
-    password. `catch_all` makes it receive mail for unknown addresses too."""
+    password (a customer: also a domain that is not its own). `catch_all`
+    makes it receive mail for unknown addresses too. A tenant's domain holds
+    at most `max_mailboxes_per_domain` mailboxes (403 naming it)."""
     vals = body.model_dump(exclude_none=True)
     mailbox = env["emboux.mailbox"].create(vals)
     return MailboxOut.from_record(mailbox)
 
 
-@router.get("/users/", **master_only())
+@router.get("/users/", **master_or_owner())
 def list_users(
     env: CallerEnv,
     page: Paging,
@@ -56,12 +59,12 @@ def list_users(
     return [MailboxOut.from_record(mailbox) for mailbox in mailboxes]
 
 
-@router.get("/users/{email}", **master_only(responses=_NOT_FOUND))
+@router.get("/users/{email}", **master_or_owner(responses=_NOT_FOUND))
 def get_user(mailbox: Mailbox) -> MailboxOut:
     return MailboxOut.from_record(mailbox)
 
 
-@router.put("/users/{email}", **master_only(responses=_NOT_FOUND))
+@router.put("/users/{email}", **master_or_owner(responses=_NOT_FOUND))
 def update_user(mailbox: Mailbox, body: MailboxUpdate) -> MailboxOut:
     """Change the password, display name, active flag (or catch-all)."""
     vals = body.model_dump(exclude_none=True)
@@ -76,7 +79,7 @@ def update_user(mailbox: Mailbox, body: MailboxUpdate) -> MailboxOut:
     "/users/{email}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    **master_only(responses=_NOT_FOUND),
+    **master_or_owner(responses=_NOT_FOUND),
 )
 def delete_user(mailbox: Mailbox) -> Response:
     """Delete the mailbox and the aliases delivering to it."""
@@ -84,12 +87,12 @@ def delete_user(mailbox: Mailbox) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/users/{email}/quota", **master_only(responses=_NOT_FOUND))
+@router.get("/users/{email}/quota", **master_or_owner(responses=_NOT_FOUND))
 def get_quota(mailbox: Mailbox) -> QuotaOut:
     return QuotaOut.from_record(mailbox)
 
 
-@router.put("/users/{email}/quota", **master_only(responses=_NOT_FOUND))
+@router.put("/users/{email}/quota", **master_or_owner(responses=_NOT_FOUND))
 def set_quota(mailbox: Mailbox, body: QuotaIn) -> QuotaOut:
     """Storage quota in MB; null or 0 means unlimited."""
     mailbox.set_quota(body.quota_mb)

@@ -9,3 +9,12 @@ from .domain import (
 )
 from .mailbox import MailboxCreate, MailboxOut, MailboxUpdate, QuotaIn, QuotaOut
 from .alias import AliasCreate, AliasOut
+from .domain import OwnerIn, ParentIn
+from .tenancy import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    TenantIn,
+    TenantOut,
+    UsageOut,
+)

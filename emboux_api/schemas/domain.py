@@ -15,8 +15,9 @@ class DomainCreate(BaseModel):
     )
     partner_ref: Text | None = Field(
         default=None,
-        description="Tenant owning the domain (master only). Accepted; honoured once "
-        "tenancy is installed.",
+        description="Tenant owning the domain. Honoured for the master (an unknown "
+        "reference is 422 naming `partner_ref`; absent or null: the operator's own "
+        "domain, no tenant); ignored for a customer, who always owns what it creates.",
     )
     provider: Provider | None = Field(
         default=None,
@@ -43,8 +44,13 @@ class DomainOut(BaseModel):
 
     @classmethod
     def from_record(cls, domain) -> "DomainOut":
+        parent = domain.parent_id
         return cls(
             name=domain.name,
+            partner_ref=domain.tenant_id.partner_ref or None,
+            # a parent the caller may not read (another tenant's) stays unnamed
+            parent=parent.name if parent and parent.has_access("read") else None,
+            wildcard=domain.is_wildcard,
             status=domain.status,
             mailbox_count=domain.mailbox_count,
             alias_count=domain.alias_count,
@@ -83,3 +89,20 @@ class TransferIn(BaseModel):
         description="MB per month; null or 0 means unlimited. "
         "transfer_used_mb is read-only (ignored when sent)."
     )
+
+
+class ParentIn(BaseModel):
+    parent: Text | None = Field(
+        default=None,
+        description="Name of the parent domain; null unlinks. Not sent: unchanged.",
+        examples=["example.com"],
+    )
+    wildcard: bool | None = Field(
+        default=None,
+        description="Make this domain a wildcard parent (its new and existing subdomains "
+        "link to it). Not sent or null: unchanged.",
+    )
+
+
+class OwnerIn(BaseModel):
+    partner_ref: Text = Field(description="The tenant receiving the domain", examples=["acme"])

@@ -6,3 +6,5 @@ from . import test_aliases
 from . import test_errors
 from . import test_endpoint
 from . import test_http
+from . import test_tenancy
+from . import test_tenancy_admin

@@ -24,6 +24,8 @@ class EmbouxApiCase(FastAPITransactionCase):
         cls.Domain = cls.env["emboux.domain"]
         cls.Mailbox = cls.env["emboux.mailbox"]
         cls.Alias = cls.env["emboux.alias"]
+        cls.Tenant = cls.env["emboux.tenant"]
+        cls.Key = cls.env["emboux.api.key"]
 
     def setUp(self):
         super().setUp()
@@ -32,6 +34,12 @@ class EmbouxApiCase(FastAPITransactionCase):
     def _client(self, **kwargs):
         app = self.endpoint._get_app()
         self.endpoint._clear_fastapi_exception_handlers(app)
+        # the test client replaces the app's overrides: keep the app's own
+        # (customer API keys), then the test's
+        kwargs["dependency_overrides"] = {
+            **app.dependency_overrides,
+            **kwargs.get("dependency_overrides", {}),
+        }
         return self._create_test_client(app=app, raise_server_exceptions=False, **kwargs)
 
     def api(self, method, path, token=MASTER_TOKEN, headers=None, **kwargs):
@@ -67,3 +75,62 @@ class EmbouxApiCase(FastAPITransactionCase):
 
     def make_mailbox(self, email="jane@example.com", **vals):
         return self.Mailbox.create({"email": email, "password": "correct horse", **vals})
+
+    @classmethod
+    def make_tenant(cls, ref, **quotas):
+        """A tenant and a valid API key of it: ``(tenant, token)``."""
+        tenant = cls.env["emboux.tenant"]._get_or_create(ref)
+        if quotas:
+            tenant.set_quotas(**quotas)
+        _key, token = cls.env["emboux.api.key"].generate(tenant, f"{ref} key")
+        return tenant, token
+
+
+class TenancyCase(EmbouxApiCase):
+    """Two tenants, acme (A) and globex (B), each with a domain, a mailbox,
+    an alias and a key, plus the operator's own ``example.com``."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tenant_a, cls.token_a = cls.make_tenant("acme")
+        cls.tenant_b, cls.token_b = cls.make_tenant("globex")
+        cls.domain_a = cls.Domain.create({"name": "acme.test", "tenant_id": cls.tenant_a.id})
+        cls.domain_b = cls.Domain.create({"name": "globex.test", "tenant_id": cls.tenant_b.id})
+        cls.own = cls.Domain.create({"name": "example.com"})
+        cls.mailbox_a = cls.Mailbox.create({"email": "ann@acme.test", "password": "correct horse"})
+        cls.mailbox_b = cls.Mailbox.create(
+            {"email": "bob@globex.test", "password": "correct horse"}
+        )
+        cls.alias_a = cls.Alias.create({"source": "info@acme.test", "destination": "ann@acme.test"})
+        cls.alias_b = cls.Alias.create(
+            {"source": "info@globex.test", "destination": "bob@globex.test"}
+        )
+
+    def snapshot(self):
+        """Everything a request could change, to prove it changed nothing."""
+        self.env.flush_all()
+        self.env.invalidate_all()
+        Domain = self.Domain.with_context(active_test=False)
+        return {
+            "domains": [
+                (d.name, d.status, d.tenant_id.partner_ref, d.retention_days, d.parent_id.name)
+                for d in Domain.search([], order="name")
+            ],
+            "mailboxes": [
+                (m.email, m.name, m.active, m.quota_mb, m.password_hash)
+                for m in self.Mailbox.with_context(active_test=False).search([], order="email")
+            ],
+            "aliases": [
+                (a.source, a.destination)
+                for a in self.Alias.search([], order="source, destination")
+            ],
+            "tenants": [
+                (t.partner_ref, t.domains_used, t.max_domains)
+                for t in self.Tenant.search([], order="partner_ref")
+            ],
+            "keys": [
+                (k.name, k.revoked_at)
+                for k in self.Key.with_context(active_test=False).search([], order="id")
+            ],
+        }

@@ -37,13 +37,14 @@ class TestDomains(EmbouxApiCase):
         self.assertEqual(domain.create_uid, self.api_user)
 
     def test_create_accepts_partner_ref_and_provider(self):
+        self.make_tenant("ACME")
         body = self.assertStatus(
             self.api(
                 "POST", "/domains", json={"name": "b.org", "partner_ref": "ACME", "provider": "ses"}
             ),
             201,
         )
-        self.assertEqual(body["name"], "b.org")
+        self.assertEqual((body["name"], body["partner_ref"]), ("b.org", "ACME"))
         self.assertDetailNames(
             self.api("POST", "/domains/", json={"name": "c.org", "provider": "smtp"}),
             422,

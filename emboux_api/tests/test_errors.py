@@ -9,6 +9,7 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
+from odoo.addons.emboux_saas.exceptions import EmbouxQuotaError
 
 from ..dependencies import (
     ROLE_CUSTOMER,
@@ -108,6 +109,10 @@ class TestErrors(EmbouxApiCase):
         self.assertEqual(mapped(UserError("refused")), (409, "refused"))
         self.assertEqual(mapped(MissingError("gone")), (404, "Not found"))
         self.assertIsNone(mapped(AccessError("no")))  # the addon answers 403
+        self.assertEqual(
+            mapped(EmbouxQuotaError("max_domains", "max_domains: the quota of 1 is reached")),
+            (403, "max_domains: the quota of 1 is reached"),
+        )
         self.assertIsNone(mapped(HTTPException(418, "teapot")))
         self.assertIsNone(mapped(RuntimeError("bug")))  # a bug stays a 500
 

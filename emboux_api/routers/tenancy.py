@@ -1,0 +1,189 @@
+"""API keys, tenants, usage and delta sync (API.md, v2 and v5.1)."""
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Path, Query, Response, status
+from fastapi.responses import JSONResponse
+
+from odoo.addons.emboux_saas.models.emboux_api_key import hash_token
+
+from ..dependencies import AuthenticatedCaller, CallerEnv, Paging, master_only, master_or_owner
+from ..routing import EmbouxRouter
+from ..schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    ErrorOut,
+    TenantIn,
+    TenantOut,
+    UsageOut,
+)
+
+keys_router = EmbouxRouter(tags=["api-keys"])
+tenants_router = EmbouxRouter(tags=["tenants"])
+
+_KEY_NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown API key"}}
+_TENANT_NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown tenant"}}
+
+
+def _not_found(what):
+    return HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"{what} not found")
+
+
+# ----------------------------------------------------------------------
+# API keys
+# ----------------------------------------------------------------------
+@keys_router.post("/api-keys/", status_code=status.HTTP_201_CREATED, **master_only())
+def create_api_key(body: ApiKeyCreate, env: CallerEnv) -> ApiKeyCreated:
+    """Make an API key for the tenant `partner_ref`, creating the tenant
+    (and its customer) when new. The answer holds the token, this once
+    only: only its hash is stored. 422 naming the field for an invalid
+    `partner_ref`, an empty `name` or an `expires_at` not in the future."""
+    tenant = env["emboux.tenant"]._get_or_create(body.partner_ref)
+    # emboux.api.key.generate writes key_hash, a field of base.group_system
+    # that the API's technical user (an Emboux manager) may not write: the
+    # master is allowed to make any key, so generate as superuser
+    key, token = (
+        env["emboux.api.key"].sudo().generate(tenant.sudo(), body.name, expires_at=body.expires_at)
+    )
+    return ApiKeyCreated.from_record(key.with_env(env), token)
+
+
+@keys_router.get("/api-keys/", **master_only())
+def list_api_keys(
+    env: CallerEnv,
+    page: Paging,
+    partner_ref: Annotated[str | None, Query(description="Only this tenant's keys")] = None,
+) -> list[ApiKeyOut]:
+    """Every API key, revoked and expired ones included (see `state`),
+    ordered by name then id; never a token. An unknown `partner_ref` gives
+    an empty list."""
+    search_domain = []
+    if partner_ref is not None:
+        search_domain = [("tenant_id.partner_ref", "=", partner_ref.strip())]
+    keys = (
+        env["emboux.api.key"]
+        .with_context(active_test=False)
+        .search(search_domain, limit=page.limit, offset=page.offset, order="name, id")
+    )
+    return [ApiKeyOut.from_record(key) for key in keys]
+
+
+@keys_router.delete(
+    "/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    **master_only(responses=_KEY_NOT_FOUND),
+)
+def revoke_api_key(
+    env: CallerEnv,
+    key_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The key's `id`")],
+) -> Response:
+    """Revoke the key: it answers 401 from now on. The key stays listed
+    (`state` "revoked"); revoking it again changes nothing (204)."""
+    key = env["emboux.api.key"].with_context(active_test=False).browse(key_id).exists()
+    if not key:
+        raise _not_found("API key")
+    key.action_revoke()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _key_of_token(caller, token):
+    """The valid key of ``token`` that the caller may ask about: any for the
+    master, only the customer's own token (the one it authenticated with)
+    for a customer. Else empty: another tenant's key is never revealed."""
+    if caller.is_master:
+        Key = caller.env["emboux.api.key"]
+        found = Key.sudo().search(
+            [("key_hash", "=", hash_token(token)), *Key._valid_domain()], limit=1
+        )
+        return found.with_env(caller.env)
+    if caller.api_key and hmac.compare_digest(
+        token.encode("utf-8"), (caller.token or "").encode("utf-8")
+    ):
+        return caller.api_key
+    return caller.env["emboux.api.key"].browse()
+
+
+@keys_router.get(
+    "/api-keys/{token}/usage",
+    response_model=UsageOut,
+    **master_or_owner(
+        responses={
+            404: {
+                "model": ErrorOut,
+                "description": "Unknown, expired or revoked token; for a customer, "
+                "any token but its own",
+            }
+        }
+    ),
+)
+def api_key_usage(
+    caller: AuthenticatedCaller,
+    token: Annotated[str, Path(description="The API key itself")],
+    since: Annotated[
+        str | None,
+        Query(
+            description="ISO 8601 time, normally the `server_time` of the previous answer: "
+            "adds `changes`, what changed or was deleted at or after it"
+        ),
+    ] = None,
+) -> Any:
+    """The key's tenant: its quotas and usage and, with `since`, the
+    domains, mailboxes (`users`) and aliases changed at or after that time
+    and what was deleted (`deleted`, an alias with its `destination`). Pass
+    the answer's `server_time` as the next `since` to miss nothing (some
+    objects may come twice). A domain moved to another tenant counts as
+    deleted for its former tenant.
+
+    The master may ask about any valid key. A customer may ask about its
+    own token only (the one it calls with): any other token, of its own
+    tenant or another, answers 404, so the route never tells whether a
+    token exists. Unknown, expired and revoked tokens: 404."""
+    key = _key_of_token(caller, token)
+    if not key:
+        raise _not_found("API key")
+    return JSONResponse(UsageOut.from_usage(key._usage(since=since)).as_json())
+
+
+# ----------------------------------------------------------------------
+# tenants
+# ----------------------------------------------------------------------
+def tenant_from_path(
+    partner_ref: Annotated[str, Path(description="The tenant's reference (case matters)")],
+    env: CallerEnv,
+):
+    tenant = env["emboux.tenant"]._find_by_ref(partner_ref)
+    if not tenant:
+        raise _not_found("Tenant")
+    return tenant
+
+
+Tenant = Annotated[Any, Depends(tenant_from_path)]
+
+
+@tenants_router.get("/tenants/{partner_ref}", **master_only(responses=_TENANT_NOT_FOUND))
+def get_tenant(tenant: Tenant) -> TenantOut:
+    """The tenant's quotas (0 means unlimited) and its exact `domains_used`."""
+    return TenantOut.from_record(tenant)
+
+
+@tenants_router.put("/tenants/{partner_ref}", **master_only(responses=_TENANT_NOT_FOUND))
+def update_tenant(tenant: Tenant, body: TenantIn) -> TenantOut:
+    """Change the quotas (non-negative whole numbers, 0 unlimited) and the
+    customer's name; fields not sent (or null) are unchanged, `partner_ref`
+    and `domains_used` are read-only (ignored). Lowering a quota below the
+    current use refuses new objects only. A tenant is created by
+    `POST /api-keys/`; an unknown one answers 404 here."""
+    quotas = body.model_dump(exclude_none=True, exclude={"name"})
+    if quotas:
+        tenant.set_quotas(**quotas)
+    if body.name is not None:
+        name = body.name.strip()
+        if not name:
+            raise HTTPException(status_code=422, detail="name: must not be empty")
+        # the API's technical user does not read contacts: the master may
+        # rename any tenant's customer, so as superuser
+        tenant.sudo().partner_id.write({"name": name})
+    return TenantOut.from_record(tenant)
