@@ -5,9 +5,16 @@ starts Odoo with ``--workers=2`` on its own port with ``EMBOUX_MASTER_TOKEN``
 set, and walks the API with ``requests``. The last test restarts the server
 with another ``EMBOUX_API_PREFIX`` and checks that the API moved there.
 
+A customer flow follows: the master makes API keys, a customer creates a
+domain and a mailbox it owns, a second tenant cannot see or touch them, and
+two parallel creates for a tenant's last free domain slot answer one 201
+and one 403 (on two worker processes).
+
 Environment: ``EMBOUX_LIVE_PORT`` (default 8213; a free port is used when it
 is taken), ``EMBOUX_LIVE_ADDONS`` (default: every addon of the repository),
-``EMBOUX_LIVE_KEEP_DB=1`` keeps the database for a post-mortem.
+``EMBOUX_LIVE_DB_PREFIX`` (default ``emboux_live``; the database is
+``<prefix>_<pid>``), ``EMBOUX_LIVE_KEEP_DB=1`` keeps the database for a
+post-mortem.
 """
 
 import os
@@ -28,7 +35,7 @@ PYTHON = TOP / ".venv" / "bin" / "python"
 # scripts/setup.sh's launcher: Odoo re-executes sys.argv[0] (its gevent
 # worker), which `python -m odoo` cannot survive
 LAUNCHER = TOP / ".venv" / "bin" / "odoo"
-DB = f"h3_live_{os.getpid()}"
+DB = f"{os.environ.get('EMBOUX_LIVE_DB_PREFIX', 'emboux_live')}_{os.getpid()}"
 TOKEN = "live-" + secrets.token_urlsafe(24)
 TIMEOUT = 30
 UTC_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
@@ -246,7 +253,9 @@ def test_health_docs_and_schema(odoo):
         for method, op in item.items()
     }
     assert roles.pop(("get", "/health")) is None
-    assert roles and set(roles.values()) == {"master"}
+    assert set(roles.values()) == {None, "master"}
+    assert roles[("post", "/api-keys/")] == roles[("put", "/domains/{name}/owner")] == "master"
+    assert roles[("post", "/domains/")] is None  # master or the owning customer
     docs = anonymous.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
@@ -385,14 +394,14 @@ def test_walkthrough(api):
     assert expect(api.get("/domains/"), 200) == []
 
 
-def _parallel(odoo, calls):
+def _parallel(odoo, calls, token=TOKEN):
     """Run ``calls`` (method, path, json) at the same instant, each in its
     own thread and connection; answer the responses in order."""
     barrier = threading.Barrier(len(calls))
     responses = [None] * len(calls)
 
     def run(i, method, path, payload):
-        client = Client(odoo)
+        client = Client(odoo, token=token)
         barrier.wait()
         responses[i] = getattr(client, method)(path, json=payload)
 
@@ -448,6 +457,116 @@ def test_parallel_creates_of_one_domain(odoo, api):
     )
     assert sorted(r.status_code for r in responses) == [200, 201], [r.text for r in responses]
     assert len(expect(api.get("/aliases/?domain=race-0.example"), 200)) == 1
+
+
+def test_customer_flow(odoo, api):
+    master_body = "Master token required"
+    key = expect(api.post("/api-keys/", json={"partner_ref": "live-acme", "name": "app"}), 201)
+    assert set(key) == {"id", "partner_ref", "name", "prefix", "expires_at", "token"}
+    other = expect(api.post("/api-keys", json={"partner_ref": "live-globex", "name": "app"}), 201)
+    acme = Client(odoo, token=key["token"])
+    globex = Client(odoo, token=other["token"], header="x-api-key")
+    # the list never shows a token
+    listing = api.get("/api-keys/?partner_ref=live-acme")
+    assert [k["id"] for k in expect(listing, 200)] == [key["id"]]
+    assert key["token"] not in listing.text
+
+    # the customer creates; it owns what it creates, whatever partner_ref says
+    body = expect(
+        acme.post("/domains/", json={"name": "Acme-Live.test", "partner_ref": "live-globex"}), 201
+    )
+    assert (body["name"], body["partner_ref"]) == ("acme-live.test", "live-acme")
+    body = expect(
+        acme.post(
+            "/users/",
+            json={"email": "ann@acme-live.test", "password": "long enough pw", "catch_all": True},
+        ),
+        201,
+    )
+    assert body["catch_all"] is True
+    expect(
+        acme.post(
+            "/aliases/", json={"source": "info@acme-live.test", "destination": "ann@acme-live.test"}
+        ),
+        201,
+    )
+    assert [d["name"] for d in expect(acme.get("/domains/"), 200)] == ["acme-live.test"]
+    assert expect(api.get("/tenants/live-acme"), 200)["domains_used"] == 1
+
+    # the second tenant sees nothing of it and changes nothing
+    assert expect(globex.get("/domains/"), 200) == []
+    assert expect(globex.get("/users/?domain=acme-live.test"), 200) == []
+    assert expect(globex.get("/aliases/"), 200) == []
+    for method, path in (
+        ("get", "/domains/acme-live.test"),
+        ("delete", "/domains/acme-live.test"),
+        ("put", "/domains/acme-live.test/suspend"),
+        ("get", "/users/ann@acme-live.test"),
+        ("put", "/users/ann@acme-live.test"),
+        ("delete", "/users/ann@acme-live.test"),
+        ("delete", "/aliases/info@acme-live.test"),
+        ("get", f"/api-keys/{key['token']}/usage"),
+    ):
+        expect(getattr(globex, method)(path, json={"name": "Hacked"}), 404)
+    expect(
+        globex.post("/users/", json={"email": "eve@acme-live.test", "password": "long enough pw"}),
+        422,
+    )
+    body = expect(acme.get("/domains/acme-live.test"), 200)
+    assert (body["status"], body["mailbox_count"], body["alias_count"]) == ("active", 1, 2)
+    assert expect(acme.get("/users/ann@acme-live.test"), 200)["name"] is None
+
+    # master-only routes: exactly this 403 for a customer
+    for method, path in (
+        ("post", "/api-keys/"),
+        ("get", "/tenants/live-acme"),
+        ("put", "/domains/acme-live.test/owner"),
+    ):
+        expect(getattr(acme, method)(path, json={"partner_ref": "live-acme"}), 403, master_body)
+    # a domain the master suspended only the master re-activates
+    expect(api.put("/domains/acme-live.test/suspend"), 200)
+    expect(acme.put("/domains/acme-live.test/activate"), 403, master_body)
+    expect(api.put("/domains/acme-live.test/activate"), 200)
+
+    # usage and delta sync
+    usage = expect(acme.get(f"/api-keys/{key['token']}/usage"), 200)
+    assert usage["usage"] == {"domains_used": 1, "mailboxes": 1, "aliases": 2}
+    since = usage["server_time"]
+    expect(acme.delete("/aliases/info@acme-live.test"), 204)
+    changes = expect(acme.get(f"/api-keys/{key['token']}/usage", params={"since": since}), 200)[
+        "changes"
+    ]
+    assert [(d["type"], d["key"]) for d in changes["deleted"]] == [("alias", "info@acme-live.test")]
+
+    # a revoked key answers 401 at once, on every worker
+    expect(api.delete(f"/api-keys/{key['id']}"), 204)
+    for _ in range(4):
+        expect(acme.get("/domains/"), 401, "Not authenticated")
+
+
+def test_parallel_creates_for_the_last_free_slot(odoo, api):
+    for i in range(3):
+        ref = f"live-race-{i}"
+        token = expect(api.post("/api-keys/", json={"partner_ref": ref, "name": "race"}), 201)[
+            "token"
+        ]
+        expect(api.put(f"/tenants/{ref}", json={"max_domains": 2}), 200)
+        customer = Client(odoo, token=token)
+        expect(customer.post("/domains/", json={"name": f"first.{ref}.test"}), 201)
+        responses = _parallel(
+            odoo,
+            [
+                ("post", "/domains/", {"name": f"a.{ref}.example"}),
+                ("post", "/domains/", {"name": f"b.{ref}.example"}),
+            ],
+            token=token,
+        )
+        codes = sorted(r.status_code for r in responses)
+        assert codes == [201, 403], [(r.status_code, r.text) for r in responses]
+        refused = next(r for r in responses if r.status_code == 403)
+        assert refused.json()["detail"].startswith("max_domains:"), refused.text
+        assert len(expect(customer.get("/domains/"), 200)) == 2
+        assert expect(api.get(f"/tenants/{ref}"), 200)["domains_used"] == 2
 
 
 def test_no_server_error_logged(odoo):
