@@ -12,7 +12,7 @@ set +e
 
 DB=emboux_test_$$
 PORT=${EMBOUX_TEST_PORT:-8169}
-LOG=$RUN_DIR/test-odoo.log
+LOG=$RUN_DIR/$DB-odoo.log
 ADDONS=$(suite_addons)
 export EMBOUX_MASTER_TOKEN=${EMBOUX_MASTER_TOKEN:-test-master-token}
 cleanup() { dropdb --if-exists "$DB" >/dev/null 2>&1 || true; }
@@ -38,10 +38,10 @@ if [ "$odoo_rc" != 0 ] || [ "$errors_in_log" != 0 ]; then [ "$failed" = 0 ] && f
 py_passed=0; py_failed=0
 if compgen -G "$TOP/tests/test_*.py" >/dev/null; then
     log "top-level tests/ (pytest)"
-    "$VENV/bin/python" -m pytest -q "$TOP/tests" -p no:cacheprovider 2>&1 | tee "$RUN_DIR/test-pytest.log"
+    "$VENV/bin/python" -m pytest -q "$TOP/tests" -p no:cacheprovider 2>&1 | tee "$RUN_DIR/$DB-pytest.log"
     py_rc=${PIPESTATUS[0]}
-    py_passed=$(grep -oE '[0-9]+ passed' "$RUN_DIR/test-pytest.log" | tail -n1 | cut -d' ' -f1)
-    py_failed=$(grep -oE '[0-9]+ (failed|error)' "$RUN_DIR/test-pytest.log" | awk '{s+=$1} END {print s+0}')
+    py_passed=$(grep -oE '[0-9]+ passed' "$RUN_DIR/$DB-pytest.log" | tail -n1 | cut -d' ' -f1)
+    py_failed=$(grep -oE '[0-9]+ (failed|error)' "$RUN_DIR/$DB-pytest.log" | awk '{s+=$1} END {print s+0}')
     py_passed=${py_passed:-0}
     if [ "$py_rc" != 0 ] && [ "$py_failed" = 0 ]; then py_failed=1; fi
 fi
@@ -49,4 +49,8 @@ fi
 passed=$(( total - failed + py_passed )); [ "$passed" -lt 0 ] && passed=0
 echo "Odoo: $summary (exit $odoo_rc, $errors_in_log error lines)"
 echo "tests: $passed passed, $(( failed + py_failed )) failed"
-if [ "$total" = 0 ] || [ "$failed" != 0 ] || [ "$py_failed" != 0 ]; then exit 1; fi
+if [ "$total" = 0 ] || [ "$failed" != 0 ] || [ "$py_failed" != 0 ]; then
+    log "logs kept: $LOG $RUN_DIR/$DB-pytest.log"
+    exit 1
+fi
+rm -f "$LOG" "$RUN_DIR/$DB-pytest.log"
