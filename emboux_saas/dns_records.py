@@ -23,6 +23,11 @@ def dns_records(domain_name):
     ``domain_name`` (normalised, punycode): the MX record to the mail host
     and the SPF TXT record that lets that host send."""
     return [
-        {"type": "MX", "name": domain_name, "priority": MX_PRIORITY, "value": mail_host(domain_name)},
+        {
+            "type": "MX",
+            "name": domain_name,
+            "priority": MX_PRIORITY,
+            "value": mail_host(domain_name),
+        },
         {"type": "TXT", "name": domain_name, "priority": None, "value": SPF_VALUE},
     ]

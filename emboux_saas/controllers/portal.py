@@ -20,10 +20,8 @@ from odoo.exceptions import AccessError, MissingError, UserError, ValidationErro
 from odoo.http import request
 from odoo.tools.translate import LazyTranslate
 
-from odoo.addons.emboux_core.exceptions import EmbouxInputError
 from odoo.addons.emboux_core.tools import check_non_negative_int
-from odoo.addons.portal.controllers.portal import CustomerPortal
-from odoo.addons.portal.controllers.portal import pager as portal_pager
+from odoo.addons.portal.controllers.portal import CustomerPortal, pager as portal_pager
 
 from ..dns_records import dns_records
 from ..exceptions import EmbouxQuotaError
@@ -215,9 +213,9 @@ class EmbouxCustomerPortal(CustomerPortal):
             )
 
         if not local_part:
-            result, error, field = None, request.env._("email: an address is required"), "local_part"
+            error, field = request.env._("email: an address is required"), "local_part"
         else:
-            result, error, field = self._emboux_write(create)
+            _result, error, field = self._emboux_write(create)
         if error:
             form = {k: post.get(k) for k in ("local_part", "name", "quota_mb", "catch_all")}
             values = self._emboux_domain_values(
@@ -374,12 +372,16 @@ class EmbouxCustomerPortal(CustomerPortal):
             source_domain_id = 0
         mailbox = self._emboux_get("emboux.mailbox", mailbox_id)
         source_domain = (
-            self._emboux_get("emboux.domain", source_domain_id) if source_domain_id else mailbox.domain_id
+            self._emboux_get("emboux.domain", source_domain_id)
+            if source_domain_id
+            else mailbox.domain_id
         )
         return self._emboux_mailbox_post(
             mailbox_id,
             "alias_add",
-            lambda m: request.env["emboux.alias"].upsert(f"{source_local}@{source_domain.name}", m.email),
+            lambda m: request.env["emboux.alias"].upsert(
+                f"{source_local}@{source_domain.name}", m.email
+            ),
             "alias_added",
             form=form,
         )
@@ -468,7 +470,9 @@ class EmbouxCustomerPortal(CustomerPortal):
             tenant.check_access("read")
             request.env["emboux.api.key"].check_access("create")
             key, token = (
-                request.env["emboux.api.key"].sudo().generate(tenant.sudo(), name, expires_at=expires_at)
+                request.env["emboux.api.key"]
+                .sudo()
+                .generate(tenant.sudo(), name, expires_at=expires_at)
             )
             return key.with_env(request.env), token
 

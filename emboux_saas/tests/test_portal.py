@@ -24,7 +24,9 @@ class PortalCase(HttpCase):
         cls.tenant_a = cls.Tenant._get_or_create("portal-acme", "Acme Portal")
         cls.tenant_b = cls.Tenant._get_or_create("portal-globex", "Globex Portal")
         cls.domain_a = cls.Domain.create({"name": "acme-portal.test", "tenant_id": cls.tenant_a.id})
-        cls.domain_b = cls.Domain.create({"name": "globex-portal.test", "tenant_id": cls.tenant_b.id})
+        cls.domain_b = cls.Domain.create(
+            {"name": "globex-portal.test", "tenant_id": cls.tenant_b.id}
+        )
         cls.mailbox_a = cls.Mailbox.create({"email": "ann@acme-portal.test", "password": STRONG})
         cls.mailbox_b = cls.Mailbox.create({"email": "bob@globex-portal.test", "password": STRONG})
         cls.alias_a = cls.Alias.create(
@@ -78,7 +80,9 @@ class PortalCase(HttpCase):
         return response
 
     def error_of(self, response):
-        match = re.search(r'class="alert alert-danger o_emboux_error"[^>]*>(.*?)</div>', response.text, re.S)
+        match = re.search(
+            r'class="alert alert-danger o_emboux_error"[^>]*>(.*?)</div>', response.text, re.DOTALL
+        )
         self.assertTrue(match, "no error message on the page")
         return re.sub(r"<[^>]+>|\s+", " ", match.group(1)).strip()
 
@@ -113,7 +117,9 @@ class TestPortal(PortalCase):
 
     def test_home_without_tenant(self):
         """A portal user of no tenant sees no mail hosting entry."""
-        other = new_test_user(self.env, login="portal_nobody", password="portal_nobody", groups="base.group_portal")
+        other = new_test_user(
+            self.env, login="portal_nobody", password="portal_nobody", groups="base.group_portal"
+        )
         self.authenticate(other.login, other.login)
         self.assertNotIn("/my/domains", self.get("/my").text)
         self.assertIn("not a mail hosting customer", self.get("/my/domains").text)
@@ -124,7 +130,10 @@ class TestPortal(PortalCase):
             "/my/domains": ["acme-portal.test"],
             f"/my/domains/{self.domain_a.id}": ["ann@acme-portal.test", "sales@acme-portal.test"],
             "/my/mailboxes": ["ann@acme-portal.test"],
-            f"/my/mailboxes/{self.mailbox_a.id}": ["ann@acme-portal.test", "sales@acme-portal.test"],
+            f"/my/mailboxes/{self.mailbox_a.id}": [
+                "ann@acme-portal.test",
+                "sales@acme-portal.test",
+            ],
             "/my/aliases": ["sales@acme-portal.test"],
             "/my/api-keys": ["acme ci", self.key_a.prefix],
         }
@@ -137,24 +146,30 @@ class TestPortal(PortalCase):
             self.assertNotIn(self.token_a, text, f"{url} shows a token")
 
     def test_domain_page_dns_records_and_usage(self):
-        self.tenant_a.write({"max_domains": 3, "max_mailboxes_per_domain": 5, "max_aliases_per_mailbox": 4})
+        self.tenant_a.write(
+            {"max_domains": 3, "max_mailboxes_per_domain": 5, "max_aliases_per_mailbox": 4}
+        )
         self.login(self.user_a)
         text = self.get(f"/my/domains/{self.domain_a.id}").text
-        mx = re.search(r'data-record-type="MX".*?</tr>', text, re.S).group(0)
+        mx = re.search(r'data-record-type="MX".*?</tr>', text, re.DOTALL).group(0)
         self.assertIn("mail.acme-portal.test", mx)
         self.assertIn(">10<", mx)
-        txt = re.search(r'data-record-type="TXT".*?</tr>', text, re.S).group(0)
+        txt = re.search(r'data-record-type="TXT".*?</tr>', text, re.DOTALL).group(0)
         self.assertIn("v=spf1 mx ~all", txt)
-        usage = re.search(r'o_emboux_mailbox_usage">(.*?)</small>', text, re.S).group(1)
+        usage = re.search(r'o_emboux_mailbox_usage">(.*?)</small>', text, re.DOTALL).group(1)
         self.assertEqual(re.sub(r"\s+", " ", usage).strip(), "1 used of 5")
         # aliases per mailbox: 1 of 4
         self.assertIn("1 / 4", re.sub(r"\s+", " ", text))
         domains = self.get("/my/domains").text
-        self.assertRegex(re.sub(r"\s+", " ", domains), r"Domains used: <strong>1</strong> of <strong>3</strong>")
+        self.assertRegex(
+            re.sub(r"\s+", " ", domains), r"Domains used: <strong>1</strong> of <strong>3</strong>"
+        )
         # the configured mail host wins
         with patch.dict(os.environ, {"EMBOUX_MAIL_HOST": "mx.emboux.test"}):
             text = self.get(f"/my/domains/{self.domain_a.id}").text
-        self.assertIn("mx.emboux.test", re.search(r'data-record-type="MX".*?</tr>', text, re.S).group(0))
+        self.assertIn(
+            "mx.emboux.test", re.search(r'data-record-type="MX".*?</tr>', text, re.DOTALL).group(0)
+        )
 
     def test_other_tenant_is_not_found(self):
         """Every id of another tenant answers 404, page or write, and nothing
@@ -225,11 +240,23 @@ class TestPortal(PortalCase):
         self.login(self.user_a)
         response = self.post(
             f"/my/domains/{self.domain_a.id}/mailboxes",
-            {"local_part": "Info", "name": "Info Desk", "password": STRONG, "quota_mb": "500", "catch_all": "1"},
+            {
+                "local_part": "Info",
+                "name": "Info Desk",
+                "password": STRONG,
+                "quota_mb": "500",
+                "catch_all": "1",
+            },
         )
-        self.assertTrue(response.headers["Location"].endswith(f"/my/domains/{self.domain_a.id}?msg=mailbox_created"))
+        self.assertTrue(
+            response.headers["Location"].endswith(
+                f"/my/domains/{self.domain_a.id}?msg=mailbox_created"
+            )
+        )
         mailbox = self.Mailbox.search([("email", "=", "info@acme-portal.test")])
-        self.assertEqual((mailbox.name, mailbox.quota_mb, mailbox.catch_all), ("Info Desk", 500, True))
+        self.assertEqual(
+            (mailbox.name, mailbox.quota_mb, mailbox.catch_all), ("Info Desk", 500, True)
+        )
         self.assertEqual(mailbox.create_uid, self.user_a, "not created as the portal user")
         catch_all = self.Alias.search([("source", "=", "@acme-portal.test")])
         self.assertEqual(catch_all.destination, "info@acme-portal.test")
@@ -242,7 +269,13 @@ class TestPortal(PortalCase):
         self.login(self.user_a)
         response = self.post(
             f"/my/domains/{self.domain_a.id}/mailboxes",
-            {"local_part": "second", "name": "Second One", "password": STRONG, "quota_mb": "77", "catch_all": "1"},
+            {
+                "local_part": "second",
+                "name": "Second One",
+                "password": STRONG,
+                "quota_mb": "77",
+                "catch_all": "1",
+            },
             status=422,
         )
         error = self.error_of(response)
@@ -272,11 +305,17 @@ class TestPortal(PortalCase):
     def test_bad_address_and_conflict(self):
         self.login(self.user_a)
         url = f"/my/domains/{self.domain_a.id}/mailboxes"
-        response = self.post(url, {"local_part": "bad address", "password": STRONG, "quota_mb": "1"}, status=422)
+        response = self.post(
+            url, {"local_part": "bad address", "password": STRONG, "quota_mb": "1"}, status=422
+        )
         self.assertTrue(self.error_of(response).startswith("email:"))
-        response = self.post(url, {"local_part": "ann", "password": STRONG, "quota_mb": "1"}, status=422)
+        response = self.post(
+            url, {"local_part": "ann", "password": STRONG, "quota_mb": "1"}, status=422
+        )
         self.assertIn("already exists", self.error_of(response))
-        response = self.post(url, {"local_part": "neg", "password": STRONG, "quota_mb": "-3"}, status=422)
+        response = self.post(
+            url, {"local_part": "neg", "password": STRONG, "quota_mb": "-3"}, status=422
+        )
         self.assertTrue(self.error_of(response).startswith("quota_mb:"))
         self.assertEqual(self.Mailbox.search_count([("domain_id", "=", self.domain_a.id)]), 1)
 
@@ -287,10 +326,14 @@ class TestPortal(PortalCase):
         response = self.post(url, {"password": "tiny", "password_confirm": "tiny"}, status=422)
         self.assertTrue(self.error_of(response).startswith("password:"))
         self.assertNotIn('value="tiny"', response.text)
-        response = self.post(url, {"password": STRONG + "1", "password_confirm": STRONG + "2"}, status=422)
+        response = self.post(
+            url, {"password": STRONG + "1", "password_confirm": STRONG + "2"}, status=422
+        )
         self.assertIn("differ", self.error_of(response))
         self.assertEqual(self.mailbox_a.sudo().password_hash, before)
-        self.post(url, {"password": "a new long password", "password_confirm": "a new long password"})
+        self.post(
+            url, {"password": "a new long password", "password_confirm": "a new long password"}
+        )
         from odoo.addons.emboux_core.tools import verify_password
 
         self.assertTrue(verify_password("a new long password", self.mailbox_a.sudo().password_hash))
@@ -304,7 +347,10 @@ class TestPortal(PortalCase):
         self.assertEqual(self.mailbox_a.quota_mb, 1024)
         self.post(url, {"quota_mb": "2048"})
         self.assertEqual(self.mailbox_a.quota_mb, 2048)
-        self.assertIn("The storage quota was changed.", self.get(f"/my/mailboxes/{self.mailbox_a.id}?msg=quota_changed").text)
+        self.assertIn(
+            "The storage quota was changed.",
+            self.get(f"/my/mailboxes/{self.mailbox_a.id}?msg=quota_changed").text,
+        )
 
     def test_catch_all_toggle(self):
         self.login(self.user_a)
@@ -346,16 +392,24 @@ class TestPortal(PortalCase):
         )
         self.assertTrue(self.error_of(response).startswith("destination:"))
         # remove, back to the page it was removed from
-        response = self.post(f"/my/aliases/{hello.id}/delete", {"mailbox_id": str(self.mailbox_a.id)})
-        self.assertIn(f"/my/mailboxes/{self.mailbox_a.id}?msg=alias_removed", response.headers["Location"])
+        response = self.post(
+            f"/my/aliases/{hello.id}/delete", {"mailbox_id": str(self.mailbox_a.id)}
+        )
+        self.assertIn(
+            f"/my/mailboxes/{self.mailbox_a.id}?msg=alias_removed", response.headers["Location"]
+        )
         self.assertFalse(hello.exists())
         response = self.post(f"/my/aliases/{self.alias_a.id}/delete")
-        self.assertIn(f"/my/domains/{self.domain_a.id}?msg=alias_removed", response.headers["Location"])
+        self.assertIn(
+            f"/my/domains/{self.domain_a.id}?msg=alias_removed", response.headers["Location"]
+        )
         self.assertFalse(self.alias_a.exists())
 
     def test_api_key_token_shown_once_and_revoke(self):
         self.login(self.user_a)
-        response = self.post("/my/api-keys/new", {"name": "deploy bot", "expires_at": "2031-01-02"}, status=200)
+        response = self.post(
+            "/my/api-keys/new", {"name": "deploy bot", "expires_at": "2031-01-02"}, status=200
+        )
         self.assertEqual(response.headers.get("Cache-Control"), "no-store")
         token = re.search(r'o_emboux_token"[^>]*>([^<]+)<', response.text).group(1).strip()
         key = self.Key.search([("name", "=", "deploy bot")])

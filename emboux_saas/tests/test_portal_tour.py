@@ -2,8 +2,7 @@ import os
 import unittest
 from unittest.mock import patch
 
-from odoo.tests import HttpCase, new_test_user, tagged
-from odoo.tests import common as tests_common
+from odoo.tests import HttpCase, common as tests_common, new_test_user, tagged
 
 
 @tagged("post_install", "-at_install")
@@ -20,10 +19,18 @@ class TestPortalTour(HttpCase):
             {"name": "tour.example.com", "tenant_id": cls.tenant.id}
         )
         contact = cls.env["res.partner"].create(
-            {"name": "Tour Customer User", "parent_id": cls.tenant.partner_id.id, "email": "tour@example.org"}
+            {
+                "name": "Tour Customer User",
+                "parent_id": cls.tenant.partner_id.id,
+                "email": "tour@example.org",
+            }
         )
         cls.user = new_test_user(
-            cls.env, login="portal_tour", password="portal_tour", groups="base.group_portal", partner_id=contact.id
+            cls.env,
+            login="portal_tour",
+            password="portal_tour",
+            groups="base.group_portal",
+            partner_id=contact.id,
         )
 
     def test_portal_tour(self):
