@@ -1,7 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 {
     "name": "Emboux REST API",
-    "summary": "The Emboux REST API (domains, mailboxes, aliases) served from Odoo "
+    "summary": "The Emboux REST API (domains, mailboxes, aliases, tenants, API keys) "
+    "served from Odoo "
     "by the OCA fastapi addon",
     "version": "19.0.1.0.0",
     "category": "Productivity/Mail Hosting",

@@ -1,6 +1,5 @@
 from datetime import timedelta
 
-from odoo import fields
 from odoo.tests import tagged
 
 from ..dependencies import ROLE_CUSTOMER, customer_caller
@@ -58,7 +57,8 @@ class TestCustomerAuth(TenancyCase):
         )
         key_rev, token_rev = self.Key.generate(self.tenant_a, "revoked")
         self.assertStatus(self.api("GET", "/domains/", token=token_exp), 200)
-        key_exp.sudo().expires_at = fields.Datetime.now() - timedelta(seconds=1)
+        # PostgreSQL's now() is the start of the (test) transaction
+        key_exp.sudo().expires_at = self.env.cr.now() - timedelta(minutes=1)
         key_rev.action_revoke()
         self.env.flush_all()
         before = self.snapshot()
