@@ -91,7 +91,7 @@ class EmbouxApiKey(models.Model):
     def create(self, vals_list):
         # keys are made by generate(), which alone knows the token
         for vals in vals_list:
-            if not vals.get("key_hash") or not self.env.context.get("emboux_api_key_generate"):
+            if not self.env.context.get("emboux_api_key_generate"):
                 raise EmbouxInputError(
                     "name", self.env._("name: API keys are made with 'Generate key' only")
                 )
@@ -132,15 +132,12 @@ class EmbouxApiKey(models.Model):
         name = self._check_name(name)
         expires_at = self.env["emboux.tenant"]._parse_time(expires_at, "expires_at")
         token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+        # created as the caller (its rules decide the tenant), the hash
+        # written as superuser: key_hash is readable by no one else
         key = self.with_context(emboux_api_key_generate=True).create(
-            {
-                "tenant_id": tenant.id,
-                "name": name,
-                "expires_at": expires_at or False,
-                "prefix": token[:PREFIX_LENGTH],
-                "key_hash": hash_token(token),
-            }
+            {"tenant_id": tenant.id, "name": name, "expires_at": expires_at or False}
         )
+        key.sudo().write({"prefix": token[:PREFIX_LENGTH], "key_hash": hash_token(token)})
         return key, token
 
     @api.model
@@ -154,6 +151,7 @@ class EmbouxApiKey(models.Model):
         if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 256:
             return self.browse()
         digest = hash_token(token)
+        self.env["emboux.api.key"].flush_model(["key_hash", "revoked_at", "expires_at"])
         rows = self.env.execute_query(
             SQL(
                 """SELECT id, key_hash FROM emboux_api_key
@@ -170,6 +168,7 @@ class EmbouxApiKey(models.Model):
 
     def _touch_last_used(self):
         self.ensure_one()
+        self.flush_recordset(["last_used_at"])
         try:
             with self.env.cr.savepoint(flush=False):
                 self.env.execute_query(

@@ -53,7 +53,8 @@ class EmbouxDeletionLog(models.Model):
         self.env.execute_query(
             SQL(
                 """INSERT INTO emboux_deletion_log (type, key, destination, tenant_id, partner_id, deleted_at)
-                   SELECT %(type)s, r.%(key)s, %(dest)s, t.id, t.partner_id, now() AT TIME ZONE 'UTC'
+                   SELECT %(type)s, r.%(key)s, %(dest)s, t.id, t.partner_id,
+                          date_trunc('second', now() AT TIME ZONE 'UTC')
                      FROM %(table)s r
                      JOIN emboux_tenant t ON t.id = %(tenant)s
                     WHERE r.id IN %(ids)s""",

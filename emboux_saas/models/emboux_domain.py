@@ -348,6 +348,7 @@ class EmbouxDomain(models.Model):
         here, so the count under the lock is exact."""
         ids = sorted(set(filter(None, tenant_ids)))
         if ids:
+            self.env["emboux.tenant"].flush_model(["domains_used"])
             self.env.execute_query(
                 SQL(
                     """UPDATE emboux_tenant SET domains_used = domains_used

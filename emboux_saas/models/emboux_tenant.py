@@ -226,8 +226,8 @@ class EmbouxTenant(models.Model):
 
     def write(self, vals):
         vals = self._prepare_vals(dict(vals))
-        if "domains_used" in vals and not self.env.su:
-            del vals["domains_used"]
+        # the counter moves only by the SQL of domain create, delete and transfer
+        vals.pop("domains_used", None)
         if "partner_id" in vals and any(t.partner_id.id != vals["partner_id"] for t in self):
             raise EmbouxInputError(
                 "partner_id", self.env._("partner_id: the customer of a tenant cannot change")
@@ -245,6 +245,7 @@ class EmbouxTenant(models.Model):
         return res
 
     def unlink(self):
+        self.check_access("unlink")
         if self.sudo().domain_ids:
             raise UserError(
                 self.env._("A tenant that owns domains cannot be deleted; delete or transfer them first.")
@@ -389,6 +390,7 @@ class EmbouxTenant(models.Model):
         wait, then re-check against the committed counter (or fail to
         serialize and be retried), so the last slot is never taken twice."""
         self.ensure_one()
+        self.flush_model(["max_domains", "domains_used"])
         rows = self.env.execute_query(
             SQL(
                 """UPDATE emboux_tenant
@@ -408,6 +410,7 @@ class EmbouxTenant(models.Model):
 
     def _release_domain_slots(self, count=1):
         self.ensure_one()
+        self.flush_model(["domains_used"])
         self.env.execute_query(
             SQL(
                 "UPDATE emboux_tenant SET domains_used = GREATEST(domains_used - %s, 0) WHERE id = %s",
@@ -423,6 +426,7 @@ class EmbouxTenant(models.Model):
         so two opposite transfers cannot deadlock)."""
         ids = sorted(set(tenant_ids))
         if ids:
+            self.flush_model(["domains_used"])
             self.env.execute_query(
                 SQL("SELECT id FROM emboux_tenant WHERE id IN %s ORDER BY id FOR NO KEY UPDATE", tuple(ids))
             )
@@ -431,6 +435,7 @@ class EmbouxTenant(models.Model):
     def _reconcile_domains_used(self):
         """Set every tenant's ``domains_used`` to the real count of its
         domains in one statement; returns how many tenants drifted."""
+        self.env.flush_all()
         rows = self.env.execute_query(
             SQL(
                 """UPDATE emboux_tenant t
@@ -476,13 +481,14 @@ class EmbouxTenant(models.Model):
         the database (ours included, so never after ``now()``): whatever
         commits after this answer was written by a transaction started at
         or after it, and ``write_date >= since`` finds it next time. The
-        price is some rows sent twice, which a sync tolerates."""
+        price is some rows sent twice, which a sync tolerates. Truncated
+        down to the second (earlier is always safe)."""
         rows = self.env.execute_query(
             SQL(
-                """SELECT LEAST(now(), COALESCE(
+                """SELECT date_trunc('second', LEAST(now(), COALESCE(
                               (SELECT min(xact_start) FROM pg_stat_activity
                                 WHERE datname = current_database() AND xact_start IS NOT NULL),
-                              now())) AT TIME ZONE 'UTC'"""
+                              now())) AT TIME ZONE 'UTC')"""
             )
         )
         return rows[0][0]
