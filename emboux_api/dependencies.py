@@ -22,7 +22,7 @@ too, see ``fastapi/models/ir_rule.py``); an unknown, expired or revoked key
 is :func:`not_authenticated`. Routes never change.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import hmac
 from typing import Annotated, Any
 
@@ -74,7 +74,7 @@ class Caller:
     partner: Any = None
     tenant: Any = None
     api_key: Any = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
 
     @property
     def is_master(self) -> bool:
