@@ -41,13 +41,8 @@ def create_api_key(body: ApiKeyCreate, env: CallerEnv) -> ApiKeyCreated:
     only: only its hash is stored. 422 naming the field for an invalid
     `partner_ref`, an empty `name` or an `expires_at` not in the future."""
     tenant = env["emboux.tenant"]._get_or_create(body.partner_ref)
-    # emboux.api.key.generate writes key_hash, a field of base.group_system
-    # that the API's technical user (an Emboux manager) may not write: the
-    # master is allowed to make any key, so generate as superuser
-    key, token = (
-        env["emboux.api.key"].sudo().generate(tenant.sudo(), body.name, expires_at=body.expires_at)
-    )
-    return ApiKeyCreated.from_record(key.with_env(env), token)
+    key, token = env["emboux.api.key"].generate(tenant, body.name, expires_at=body.expires_at)
+    return ApiKeyCreated.from_record(key, token)
 
 
 @keys_router.get("/api-keys/", **master_only())
