@@ -24,13 +24,13 @@ class EmbouxAlias(models.Model):
     @api.model
     def _normalize_pair(self, source, destination):
         source, destination, domain = super()._normalize_pair(source, destination)
-        if self.env["emboux.tenant"]._is_tenant_caller() and not domain.with_env(self.env).has_access(
-            "read"
-        ):
+        if self.env["emboux.tenant"]._is_tenant_caller() and not domain.with_env(
+            self.env
+        ).has_access("read"):
             raise EmbouxInputError(
                 "source",
                 self.env._(
-                    "source: '%(src)s' is on an unknown domain '%(domain)s'; create the domain first",
+                    "source: '%(src)s' is on an unknown domain '%(domain)s'; create the domain first",  # noqa: E501
                     src=source,
                     domain=domain.name,
                 ),
@@ -76,7 +76,9 @@ class EmbouxAlias(models.Model):
         Domain = self.env["emboux.domain"].sudo()
         tenant_of = {d.id: d.tenant_id for d in Domain.browse({d for d, _dst in new})}
         wanted = Counter(
-            (tenant_of[d].id, dst) for d, dst in new if tenant_of[d] and tenant_of[d].max_aliases_per_mailbox
+            (tenant_of[d].id, dst)
+            for d, dst in new
+            if tenant_of[d] and tenant_of[d].max_aliases_per_mailbox
         )
         if not wanted:
             return

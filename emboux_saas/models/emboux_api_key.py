@@ -33,7 +33,12 @@ class EmbouxApiKey(models.Model):
     _order = "create_date desc, id desc"
 
     tenant_id = fields.Many2one(
-        "emboux.tenant", string="Tenant", required=True, ondelete="cascade", index=True, readonly=True
+        "emboux.tenant",
+        string="Tenant",
+        required=True,
+        ondelete="cascade",
+        index=True,
+        readonly=True,
     )
     partner_id = fields.Many2one(
         related="tenant_id.partner_id", store=True, index=True, string="Customer"
@@ -90,11 +95,10 @@ class EmbouxApiKey(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         # keys are made by generate(), which alone knows the token
-        for vals in vals_list:
-            if not self.env.context.get("emboux_api_key_generate"):
-                raise EmbouxInputError(
-                    "name", self.env._("name: API keys are made with 'Generate key' only")
-                )
+        if vals_list and not self.env.context.get("emboux_api_key_generate"):
+            raise EmbouxInputError(
+                "name", self.env._("name: API keys are made with 'Generate key' only")
+            )
         return super().create(vals_list)
 
     def write(self, vals):
@@ -103,7 +107,7 @@ class EmbouxApiKey(models.Model):
             # a customer renames its keys; it revokes them with action_revoke
             forbidden = set(vals) - {"name"}
         if forbidden and not self.env.su:
-            field = sorted(forbidden)[0]
+            field = min(forbidden)
             raise EmbouxInputError(field, self.env._("%(field)s: cannot be changed", field=field))
         if "name" in vals:
             vals["name"] = self._check_name(vals["name"])
@@ -194,7 +198,9 @@ class EmbouxApiKey(models.Model):
         self.check_access("write")
         to_revoke = self.with_context(active_test=False).filtered(lambda k: not k.revoked_at)
         if to_revoke:
-            to_revoke.sudo().write({"revoked_at": fields.Datetime.now(), "revoked_by_id": self.env.uid})
+            to_revoke.sudo().write(
+                {"revoked_at": fields.Datetime.now(), "revoked_by_id": self.env.uid}
+            )
         return True
 
     def _usage(self, since=None):

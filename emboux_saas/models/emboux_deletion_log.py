@@ -49,10 +49,13 @@ class EmbouxDeletionLog(models.Model):
             if table == "emboux_domain":
                 tenant_sql = SQL("r.tenant_id")
             else:
-                tenant_sql = SQL("(SELECT d.tenant_id FROM emboux_domain d WHERE d.id = r.domain_id)")
+                tenant_sql = SQL(
+                    "(SELECT d.tenant_id FROM emboux_domain d WHERE d.id = r.domain_id)"
+                )
         self.env.execute_query(
             SQL(
-                """INSERT INTO emboux_deletion_log (type, key, destination, tenant_id, partner_id, deleted_at)
+                """INSERT INTO emboux_deletion_log
+                          (type, key, destination, tenant_id, partner_id, deleted_at)
                    SELECT %(type)s, r.%(key)s, %(dest)s, t.id, t.partner_id,
                           date_trunc('second', now() AT TIME ZONE 'UTC')
                      FROM %(table)s r
@@ -60,7 +63,9 @@ class EmbouxDeletionLog(models.Model):
                     WHERE r.id IN %(ids)s""",
                 type=log_type,
                 key=SQL.identifier(key_column),
-                dest=SQL("r.%s", SQL.identifier(destination_column)) if destination_column else SQL("NULL"),
+                dest=SQL("r.%s", SQL.identifier(destination_column))
+                if destination_column
+                else SQL("NULL"),
                 table=table_sql,
                 tenant=tenant_sql,
                 ids=tuple(ids),

@@ -283,13 +283,21 @@ class EmbouxDomain(models.Model):
         Log._log_rows("domain", "emboux_domain", "name", owned.ids)
         if with_contents:
             tenant = SQL("(SELECT d.tenant_id FROM emboux_domain d WHERE d.id = r.domain_id)")
-            mailboxes = self.env["emboux.mailbox"].sudo().with_context(active_test=False).search(
-                [("domain_id", "in", owned.ids)]
+            mailboxes = (
+                self.env["emboux.mailbox"]
+                .sudo()
+                .with_context(active_test=False)
+                .search([("domain_id", "in", owned.ids)])
             )
             aliases = self.env["emboux.alias"].sudo().search([("domain_id", "in", owned.ids)])
             Log._log_rows("user", "emboux_mailbox", "email", mailboxes.ids, tenant_sql=tenant)
             Log._log_rows(
-                "alias", "emboux_alias", "source", aliases.ids, destination_column="destination", tenant_sql=tenant
+                "alias",
+                "emboux_alias",
+                "source",
+                aliases.ids,
+                destination_column="destination",
+                tenant_sql=tenant,
             )
 
     # ------------------------------------------------------------------
@@ -330,7 +338,7 @@ class EmbouxDomain(models.Model):
                 if not (domain.suspended_by_id and domain.suspended_by_id._is_portal()):
                     raise AccessError(
                         self.env._(
-                            "status: '%(name)s' was suspended by the provider; only staff can activate it",
+                            "status: '%(name)s' was suspended by the provider; only staff can activate it",  # noqa: E501
                             name=domain.name,
                         )
                     )

@@ -23,14 +23,14 @@ class EmbouxMailbox(models.Model):
 
     def _domain_of_email(self, email):
         domain = super()._domain_of_email(email)
-        if self.env["emboux.tenant"]._is_tenant_caller() and not domain.with_env(self.env).has_access(
-            "read"
-        ):
+        if self.env["emboux.tenant"]._is_tenant_caller() and not domain.with_env(
+            self.env
+        ).has_access("read"):
             # another tenant's domain is unknown to this caller
             raise EmbouxInputError(
                 "email",
                 self.env._(
-                    "email: '%(email)s' is on an unknown domain '%(domain)s'; create the domain first",
+                    "email: '%(email)s' is on an unknown domain '%(domain)s'; create the domain first",  # noqa: E501
                     email=email,
                     domain=domain.name,
                 ),
@@ -64,7 +64,9 @@ class EmbouxMailbox(models.Model):
         archived mailboxes counted, under the tenants' quota lock."""
         if not new_per_domain:
             return
-        domains = self.env["emboux.domain"].sudo().browse(list(new_per_domain)).filtered("tenant_id")
+        domains = (
+            self.env["emboux.domain"].sudo().browse(list(new_per_domain)).filtered("tenant_id")
+        )
         if not domains:
             return
         self.env["emboux.domain"]._lock_tenant_quota(domains.tenant_id.ids)
@@ -72,7 +74,8 @@ class EmbouxMailbox(models.Model):
         counts = dict(
             self.env.execute_query(
                 SQL(
-                    "SELECT domain_id, count(*) FROM emboux_mailbox WHERE domain_id IN %s GROUP BY domain_id",
+                    "SELECT domain_id, count(*) FROM emboux_mailbox "
+                    "WHERE domain_id IN %s GROUP BY domain_id",
                     tuple(domains.ids),
                 )
             )

@@ -1,6 +1,6 @@
+from datetime import UTC, datetime
 import logging
 import re
-from datetime import UTC, datetime
 
 import psycopg2
 
@@ -36,7 +36,7 @@ class EmbouxTenant(models.Model):
     _name = "emboux.tenant"
     _description = "Mail hosting tenant"
     _rec_name = "partner_ref"
-    _rec_names_search = ["partner_ref", "name"]
+    _rec_names_search = ("partner_ref", "name")
     _order = "partner_ref"
 
     partner_id = fields.Many2one(
@@ -137,9 +137,7 @@ class EmbouxTenant(models.Model):
             tenant.mailbox_count = mailboxes.get(partner, 0)
             tenant.alias_count = aliases.get(partner, 0)
             tenant.active_key_count = keys.get(tenant.sudo(), 0) if tenant.id else 0
-            tenant.domains_usage_display = (
-                f"{tenant.domains_used} / {tenant.max_domains or '∞'}"
-            )
+            tenant.domains_usage_display = f"{tenant.domains_used} / {tenant.max_domains or '∞'}"
 
     # ------------------------------------------------------------------
     # validation
@@ -175,7 +173,7 @@ class EmbouxTenant(models.Model):
                 raise EmbouxInputError(
                     "partner_id",
                     self.env._(
-                        "partner_id: '%(name)s' belongs to '%(parent)s'; make the company the tenant",
+                        "partner_id: '%(name)s' belongs to '%(parent)s'; make the company the tenant",  # noqa: E501
                         name=partner.display_name,
                         parent=partner.commercial_partner_id.display_name,
                     ),
@@ -235,7 +233,8 @@ class EmbouxTenant(models.Model):
         if "partner_ref" in vals:
             if len(self) > 1:
                 raise EmbouxConflictError(
-                    "partner_ref", self.env._("partner_ref: several tenants cannot share a reference")
+                    "partner_ref",
+                    self.env._("partner_ref: several tenants cannot share a reference"),
                 )
             self._check_ref_free([vals["partner_ref"]])
         res = super().write(vals)
@@ -248,7 +247,9 @@ class EmbouxTenant(models.Model):
         self.check_access("unlink")
         if self.sudo().domain_ids:
             raise UserError(
-                self.env._("A tenant that owns domains cannot be deleted; delete or transfer them first.")
+                self.env._(
+                    "A tenant that owns domains cannot be deleted; delete or transfer them first."
+                )
             )
         users = self.sudo().user_id
         partners = users.partner_id
@@ -270,12 +271,16 @@ class EmbouxTenant(models.Model):
         portal = self.env.ref("base.group_portal")
         Users = self.env["res.users"].sudo().with_context(no_reset_password=True)
         for tenant in self.sudo():
-            partner = self.env["res.partner"].sudo().create(
-                {
-                    "name": self.env._("%(name)s (API)", name=tenant.partner_id.name),
-                    "parent_id": tenant.partner_id.id,
-                    "type": "other",
-                }
+            partner = (
+                self.env["res.partner"]
+                .sudo()
+                .create(
+                    {
+                        "name": self.env._("%(name)s (API)", name=tenant.partner_id.name),
+                        "parent_id": tenant.partner_id.id,
+                        "type": "other",
+                    }
+                )
             )
             tenant.user_id = Users.create(
                 {
@@ -304,8 +309,10 @@ class EmbouxTenant(models.Model):
         if tenant:
             return tenant
         self.check_access("create")
-        partner = self.env["res.partner"].sudo().create(
-            {"name": (name or "").strip() or ref, "is_company": True}
+        partner = (
+            self.env["res.partner"]
+            .sudo()
+            .create({"name": (name or "").strip() or ref, "is_company": True})
         )
         try:
             with self.env.cr.savepoint():
@@ -363,11 +370,9 @@ class EmbouxTenant(models.Model):
         unlimited (``PUT /tenants/{partner_ref}``). Unknown keys refused."""
         unknown = set(quotas) - set(QUOTA_FIELDS)
         if unknown:
-            field = sorted(unknown)[0]
+            field = min(unknown)
             raise EmbouxInputError(field, self.env._("%(field)s: not a quota", field=field))
-        vals = {
-            fname: check_non_negative_int(value, fname) for fname, value in quotas.items()
-        }
+        vals = {fname: check_non_negative_int(value, fname) for fname, value in quotas.items()}
         if vals:
             self.write(vals)
         return True
@@ -413,7 +418,8 @@ class EmbouxTenant(models.Model):
         self.flush_model(["domains_used"])
         self.env.execute_query(
             SQL(
-                "UPDATE emboux_tenant SET domains_used = GREATEST(domains_used - %s, 0) WHERE id = %s",
+                "UPDATE emboux_tenant SET domains_used = GREATEST(domains_used - %s, 0) "
+                "WHERE id = %s",
                 count,
                 self.id,
             )
@@ -428,7 +434,10 @@ class EmbouxTenant(models.Model):
         if ids:
             self.flush_model(["domains_used"])
             self.env.execute_query(
-                SQL("SELECT id FROM emboux_tenant WHERE id IN %s ORDER BY id FOR NO KEY UPDATE", tuple(ids))
+                SQL(
+                    "SELECT id FROM emboux_tenant WHERE id IN %s ORDER BY id FOR NO KEY UPDATE",
+                    tuple(ids),
+                )
             )
 
     @api.model
@@ -505,7 +514,9 @@ class EmbouxTenant(models.Model):
             except ValueError as exc:
                 raise EmbouxInputError(
                     field,
-                    self.env._("%(field)s: '%(v)s' is not an ISO 8601 time", field=field, v=value[:40]),
+                    self.env._(
+                        "%(field)s: '%(v)s' is not an ISO 8601 time", field=field, v=value[:40]
+                    ),
                 ) from exc
         elif not isinstance(value, datetime):
             raise EmbouxInputError(
@@ -553,7 +564,9 @@ class EmbouxTenant(models.Model):
         deleted = (
             self.env["emboux.deletion.log"]
             .sudo()
-            .search([("tenant_id", "=", tenant.id), ("deleted_at", ">=", since)], order="deleted_at, id")
+            .search(
+                [("tenant_id", "=", tenant.id), ("deleted_at", ">=", since)], order="deleted_at, id"
+            )
         )
         # a mailbox's catch_all flag lives in its catch-all alias
         catch_all_targets = set(aliases.filtered("catch_all").mapped("destination")) | {

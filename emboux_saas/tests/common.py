@@ -19,7 +19,9 @@ class SaasCase(EmbouxCase):
         cls.mailbox_a = cls.make_mailbox("ann@acme.test")
         cls.mailbox_b = cls.make_mailbox("bob@globex.test")
         cls.alias_a = cls.Alias.create({"source": "info@acme.test", "destination": "ann@acme.test"})
-        cls.alias_b = cls.Alias.create({"source": "info@globex.test", "destination": "bob@globex.test"})
+        cls.alias_b = cls.Alias.create(
+            {"source": "info@globex.test", "destination": "bob@globex.test"}
+        )
         cls.key_a, cls.token_a = cls.Key.generate(cls.tenant_a, "ci a")
         cls.key_b, cls.token_b = cls.Key.generate(cls.tenant_b, "ci b")
 

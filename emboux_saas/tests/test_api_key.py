@@ -1,5 +1,5 @@
-import hashlib
 from datetime import timedelta
+import hashlib
 
 from odoo import fields
 from odoo.exceptions import AccessError
@@ -32,21 +32,24 @@ class TestApiKey(SaasCase):
         self.assertEqual(cm.exception.field, "partner_ref")
 
     def test_token_never_at_rest(self):
-        key, token = self.Key.generate(self.tenant_a, "secret")
+        _key, token = self.Key.generate(self.tenant_a, "secret")
         self.env.flush_all()
-        secret = token[len("emb_"):]
+        secret = token[len("emb_") :]
         self.env.cr.execute(
             "SELECT count(*) FROM emboux_api_key k WHERE k::text LIKE %s", [f"%{secret[8:24]}%"]
         )
         self.assertEqual(self.env.cr.fetchone()[0], 0)
         # nor through the staff wizard
-        wizard = self.env["emboux.api.key.generate"].create({"tenant_id": self.tenant_a.id, "name": "w"})
+        wizard = self.env["emboux.api.key.generate"].create(
+            {"tenant_id": self.tenant_a.id, "name": "w"}
+        )
         action = wizard.action_generate()
         shown = action["context"]["default_token"]
         self.assertTrue(self.Key._authenticate(shown))
         self.env.flush_all()
         self.env.cr.execute(
-            "SELECT count(*) FROM emboux_api_key_generate w WHERE w::text LIKE %s", [f"%{shown[12:28]}%"]
+            "SELECT count(*) FROM emboux_api_key_generate w WHERE w::text LIKE %s",
+            [f"%{shown[12:28]}%"],
         )
         self.assertEqual(self.env.cr.fetchone()[0], 0)
 
@@ -57,8 +60,17 @@ class TestApiKey(SaasCase):
     def test_authenticate(self):
         self.assertEqual(self.Key._authenticate(self.token_a), self.key_a)
         self.assertEqual(self.Key._authenticate(self.token_b), self.key_b)
-        for bad in (None, "", "emb_", self.token_a + "x", self.token_a[:-1], "Bearer " + self.token_a,
-                    self.token_a.upper(), "x" * 1000, 42):
+        for bad in (
+            None,
+            "",
+            "emb_",
+            self.token_a + "x",
+            self.token_a[:-1],
+            "Bearer " + self.token_a,
+            self.token_a.upper(),
+            "x" * 1000,
+            42,
+        ):
             self.assertFalse(self.Key._authenticate(bad), repr(bad))
 
     def test_revoked_and_expired_refused(self):
@@ -67,7 +79,9 @@ class TestApiKey(SaasCase):
         self.assertFalse(self.key_a.active)
         self.assertFalse(self.Key._authenticate(self.token_a))
         self.key_a.action_revoke()  # idempotent
-        key, token = self.Key.generate(self.tenant_a, "short", expires_at=fields.Datetime.now() + timedelta(hours=1))
+        key, token = self.Key.generate(
+            self.tenant_a, "short", expires_at=fields.Datetime.now() + timedelta(hours=1)
+        )
         self.assertEqual(self.Key._authenticate(token), key)
         key.expires_at = fields.Datetime.now() - timedelta(seconds=1)
         self.assertEqual(key.state, "expired")
@@ -80,12 +94,16 @@ class TestApiKey(SaasCase):
         first = self.key_a.last_used_at
         self.assertTrue(first)
         recent = first - timedelta(seconds=30)
-        self.env.cr.execute("UPDATE emboux_api_key SET last_used_at = %s WHERE id = %s", [recent, self.key_a.id])
+        self.env.cr.execute(
+            "UPDATE emboux_api_key SET last_used_at = %s WHERE id = %s", [recent, self.key_a.id]
+        )
         self.key_a.invalidate_recordset()
         self.Key._authenticate(self.token_a)
         self.assertEqual(self.key_a.last_used_at, recent, "not rewritten within the minute")
         old = first - timedelta(minutes=5)
-        self.env.cr.execute("UPDATE emboux_api_key SET last_used_at = %s WHERE id = %s", [old, self.key_a.id])
+        self.env.cr.execute(
+            "UPDATE emboux_api_key SET last_used_at = %s WHERE id = %s", [old, self.key_a.id]
+        )
         self.key_a.invalidate_recordset()
         self.Key._authenticate(self.token_a)
         self.assertEqual(self.key_a.last_used_at, first)
@@ -113,14 +131,19 @@ class TestApiKey(SaasCase):
         self.assertEqual(usage["name"], "ci a")
         self.assertIsNone(usage["expires_at"])
         self.assertEqual(
-            usage["quotas"], {"max_domains": 10, "max_mailboxes_per_domain": 50, "max_aliases_per_mailbox": 20}
+            usage["quotas"],
+            {"max_domains": 10, "max_mailboxes_per_domain": 50, "max_aliases_per_mailbox": 20},
         )
         self.assertEqual(usage["usage"], {"domains_used": 1, "mailboxes": 1, "aliases": 1})
 
     def test_wizard_from_tenant_form(self):
         action = self.tenant_a.action_generate_key()
         self.assertEqual(action["res_model"], "emboux.api.key.generate")
-        wizard = self.env["emboux.api.key.generate"].with_context(action["context"]).create({"name": "ui"})
+        wizard = (
+            self.env["emboux.api.key.generate"]
+            .with_context(action["context"])
+            .create({"name": "ui"})
+        )
         result = wizard.with_user(self.emboux_manager).action_generate()
         key = self.Key.browse(result["context"]["default_key_id"])
         self.assertEqual(key.tenant_id, self.tenant_a)

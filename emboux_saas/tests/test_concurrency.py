@@ -1,6 +1,7 @@
 """Races on real, committed data: two threads, each with its own cursor
 (its own PostgreSQL transaction), retried on serialization failures like
-two HTTP workers under ``odoo.service.model.retrying``. Everything they commit is removed at the end."""
+two HTTP workers under ``odoo.service.model.retrying``. Everything they
+commit is removed at the end."""
 
 import random
 import threading
@@ -97,7 +98,8 @@ class TestConcurrency(TransactionCase):
         self.assertIsInstance(loser, EmbouxQuotaError)
         self.assertEqual(loser.quota, "max_domains")
         rows = self.committed(
-            "SELECT t.domains_used, (SELECT count(*) FROM emboux_domain d WHERE d.tenant_id = t.id) "
+            "SELECT t.domains_used, "
+            "(SELECT count(*) FROM emboux_domain d WHERE d.tenant_id = t.id) "
             "FROM emboux_tenant t WHERE t.id = %s",
             [self.tenant_id],
         )
@@ -106,7 +108,9 @@ class TestConcurrency(TransactionCase):
     def test_last_mailbox_slot_taken_once(self):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            env["emboux.mailbox"].create({"email": f"a@first-{self.tag}.test", "password": "long enough pw"})
+            env["emboux.mailbox"].create(
+                {"email": f"a@first-{self.tag}.test", "password": "long enough pw"}
+            )
         results = self.race(
             lambda env, i: env["emboux.mailbox"].create(
                 {"email": f"m{i}@first-{self.tag}.test", "password": "long enough pw"}
@@ -124,7 +128,9 @@ class TestConcurrency(TransactionCase):
     def test_last_alias_slot_taken_once(self):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            env["emboux.mailbox"].create({"email": f"a@first-{self.tag}.test", "password": "long enough pw"})
+            env["emboux.mailbox"].create(
+                {"email": f"a@first-{self.tag}.test", "password": "long enough pw"}
+            )
             env["emboux.alias"].upsert(f"x@first-{self.tag}.test", f"a@first-{self.tag}.test")
         results = self.race(
             lambda env, i: env["emboux.alias"].upsert(
@@ -150,5 +156,7 @@ class TestConcurrency(TransactionCase):
         # user with sudo, which is what the lookup does internally
         results = self.race(authenticate)
         self.assertEqual(results, ["ok", "ok"])
-        rows = self.committed("SELECT last_used_at IS NOT NULL FROM emboux_api_key WHERE id = %s", [key.id])
+        rows = self.committed(
+            "SELECT last_used_at IS NOT NULL FROM emboux_api_key WHERE id = %s", [key.id]
+        )
         self.assertEqual(rows, [(True,)])

@@ -13,7 +13,7 @@ class TestDeltaSync(SaasCase):
         """Pretend ``records`` were written ``delta`` ago."""
         self.env.flush_all()
         self.env.cr.execute(
-            f"UPDATE {records._table} SET write_date = write_date - %s WHERE id IN %s",  # noqa: S608
+            f"UPDATE {records._table} SET write_date = write_date - %s WHERE id IN %s",
             [delta, tuple(records.ids)],
         )
         records.invalidate_recordset()
@@ -42,8 +42,14 @@ class TestDeltaSync(SaasCase):
         self.assertFalse(changes["domains"])
         self.assertEqual(
             changes["deleted"],
-            [{"type": "alias", "key": "info@acme.test", "destination": "ann@acme.test",
-              "deleted_at": self.env.cr.now().replace(microsecond=0)}],
+            [
+                {
+                    "type": "alias",
+                    "key": "info@acme.test",
+                    "destination": "ann@acme.test",
+                    "deleted_at": self.env.cr.now().replace(microsecond=0),
+                }
+            ],
         )
         # the other tenant's sync sees none of it
         self.assertFalse(any(self.tenant_b._usage(since)["changes"].values()))

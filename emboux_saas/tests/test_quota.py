@@ -1,6 +1,6 @@
 from odoo.tests import tagged
 
-from odoo.addons.emboux_core.exceptions import EmbouxConflictError
+from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
 
 from ..exceptions import EmbouxQuotaError
 from .common import SaasCase
@@ -35,7 +35,10 @@ class TestQuota(SaasCase):
         self.tenant_a.max_domains = 2
         with self.assertRaises(EmbouxQuotaError):
             self.Domain.create(
-                [{"name": "x1.test", "tenant_id": self.tenant_a.id}, {"name": "x2.test", "tenant_id": self.tenant_a.id}]
+                [
+                    {"name": "x1.test", "tenant_id": self.tenant_a.id},
+                    {"name": "x2.test", "tenant_id": self.tenant_a.id},
+                ]
             )
         self.assertEqual(self.tenant_a.domains_used, 1)
         self.Domain.create([{"name": "x1.test", "tenant_id": self.tenant_a.id}])
@@ -47,8 +50,12 @@ class TestQuota(SaasCase):
         self.assertEqual(self.tenant_a.domains_used, 1)
 
     def test_zero_means_unlimited(self):
-        self.tenant_a.set_quotas(max_domains=0, max_mailboxes_per_domain=0, max_aliases_per_mailbox=0)
-        self.Domain.create([{"name": f"d{i}.test", "tenant_id": self.tenant_a.id} for i in range(12)])
+        self.tenant_a.set_quotas(
+            max_domains=0, max_mailboxes_per_domain=0, max_aliases_per_mailbox=0
+        )
+        self.Domain.create(
+            [{"name": f"d{i}.test", "tenant_id": self.tenant_a.id} for i in range(12)]
+        )
         self.assertEqual(self.tenant_a.domains_used, 13)
         for i in range(3):
             self.make_mailbox(f"m{i}@acme.test")
@@ -100,7 +107,7 @@ class TestQuota(SaasCase):
         self.assertEqual(cm.exception.quota, "max_aliases_per_mailbox")
         self.assertIn("max_aliases_per_mailbox", str(cm.exception))
         # an existing pair is answered, not counted
-        alias, created = Alias.upsert("sales@acme.test", "ann@acme.test")
+        _alias, created = Alias.upsert("sales@acme.test", "ann@acme.test")
         self.assertFalse(created)
         # other destinations have their own count (external ones too)
         Alias.upsert("more@acme.test", "someone@elsewhere.example")
@@ -129,10 +136,15 @@ class TestQuota(SaasCase):
 
     def test_staff_attribute_domains(self):
         Domain = self.Domain.with_user(self.emboux_manager)
-        self.assertEqual(Domain.create({"name": "s1.test", "partner_ref": "acme"}).tenant_id, self.tenant_a)
-        self.assertEqual(Domain.create({"name": "s2.test", "tenant_id": self.tenant_b.id}).tenant_id, self.tenant_b)
+        self.assertEqual(
+            Domain.create({"name": "s1.test", "partner_ref": "acme"}).tenant_id, self.tenant_a
+        )
+        self.assertEqual(
+            Domain.create({"name": "s2.test", "tenant_id": self.tenant_b.id}).tenant_id,
+            self.tenant_b,
+        )
         self.assertFalse(Domain.create({"name": "s3.test", "partner_ref": None}).tenant_id)
-        with self.assertRaises(Exception) as cm:
+        with self.assertRaises(EmbouxInputError) as cm:
             Domain.create({"name": "s4.test", "partner_ref": "nobody"})
         self.assertEqual(cm.exception.field, "partner_ref")
         self.assertEqual((self.tenant_a.domains_used, self.tenant_b.domains_used), (2, 2))
@@ -146,7 +158,8 @@ class TestQuota(SaasCase):
     def test_reconcile_cures_drift(self):
         self.env.flush_all()
         self.env.cr.execute(
-            "UPDATE emboux_tenant SET domains_used = CASE WHEN id = %s THEN 7 ELSE 0 END WHERE id IN %s",
+            "UPDATE emboux_tenant SET domains_used = CASE WHEN id = %s THEN 7 ELSE 0 END "
+            "WHERE id IN %s",
             [self.tenant_a.id, (self.tenant_a.id, self.tenant_b.id)],
         )
         self.env.invalidate_all()
@@ -155,7 +168,9 @@ class TestQuota(SaasCase):
         self.assertEqual((self.tenant_a.domains_used, self.tenant_b.domains_used), (1, 1))
         self.assertEqual(self.Tenant._reconcile_domains_used(), 0)
         # at every start: the registry hook does it
-        self.env.cr.execute("UPDATE emboux_tenant SET domains_used = 5 WHERE id = %s", [self.tenant_b.id])
+        self.env.cr.execute(
+            "UPDATE emboux_tenant SET domains_used = 5 WHERE id = %s", [self.tenant_b.id]
+        )
         self.env.invalidate_all()
         self.Tenant._register_hook()
         self.assertEqual(self.tenant_b.domains_used, 1)

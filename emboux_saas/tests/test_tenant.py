@@ -48,7 +48,11 @@ class TestTenant(SaasCase):
         self.assertEqual(tenant.domains_used, 0)
         tenant.set_quotas(max_domains=0, max_mailboxes_per_domain=3, max_aliases_per_mailbox=4.0)
         self.assertEqual(tenant.max_mailboxes_per_domain, 3)
-        for field, value in (("max_domains", -1), ("max_mailboxes_per_domain", "3"), ("max_aliases_per_mailbox", 1.5)):
+        for field, value in (
+            ("max_domains", -1),
+            ("max_mailboxes_per_domain", "3"),
+            ("max_aliases_per_mailbox", 1.5),
+        ):
             with self.assertRaises(EmbouxInputError) as cm:
                 tenant.set_quotas(**{field: value})
             self.assertEqual(cm.exception.field, field)
@@ -85,8 +89,12 @@ class TestTenant(SaasCase):
 
     def test_current_tenant(self):
         Tenant = self.Tenant
-        self.assertEqual(Tenant.with_env(self.tenant_env(self.tenant_a))._current_tenant(), self.tenant_a)
-        self.assertEqual(Tenant.with_env(self.tenant_env(self.tenant_b))._current_tenant(), self.tenant_b)
+        self.assertEqual(
+            Tenant.with_env(self.tenant_env(self.tenant_a))._current_tenant(), self.tenant_a
+        )
+        self.assertEqual(
+            Tenant.with_env(self.tenant_env(self.tenant_b))._current_tenant(), self.tenant_b
+        )
         human = self.make_portal_user(self.tenant_a, "ann_portal")
         self.assertEqual(Tenant.with_user(human)._current_tenant(), self.tenant_a)
         self.assertFalse(Tenant.with_user(self.emboux_manager)._current_tenant())
@@ -94,7 +102,11 @@ class TestTenant(SaasCase):
 
     def test_grant_portal_access(self):
         contact = self.env["res.partner"].create(
-            {"name": "Carol", "parent_id": self.tenant_a.partner_id.id, "email": "carol@acme.example"}
+            {
+                "name": "Carol",
+                "parent_id": self.tenant_a.partner_id.id,
+                "email": "carol@acme.example",
+            }
         )
         action = self.tenant_a.with_user(self.emboux_manager).action_grant_portal_access()
         self.assertEqual(action["res_model"], "portal.wizard")
@@ -127,7 +139,9 @@ class TestTenant(SaasCase):
         self.assertEqual(len(Tenant.search([("id", "in", (self.tenant_a | self.tenant_b).ids)])), 2)
         with self.assertRaises(AccessError):
             Tenant.browse(self.tenant_a.id).write({"max_domains": 1})
-        self.Tenant.with_user(self.emboux_manager).browse(self.tenant_a.id).write({"max_domains": 1})
+        self.Tenant.with_user(self.emboux_manager).browse(self.tenant_a.id).write(
+            {"max_domains": 1}
+        )
         self.assertEqual(self.tenant_a.max_domains, 1)
 
     def test_usage_display(self):

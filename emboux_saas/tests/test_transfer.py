@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import fields
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from odoo.addons.emboux_core.exceptions import EmbouxConflictError
@@ -36,7 +37,9 @@ class TestTransfer(SaasCase):
             self.domain_a.action_transfer_owner(self.tenant_b)
         self.assertEqual(cm.exception.field, "partner_ref")
         # an expired key is no better
-        key, _token = self.Key.generate(self.tenant_b, "old", expires_at=fields.Datetime.now() + timedelta(hours=1))
+        key, _token = self.Key.generate(
+            self.tenant_b, "old", expires_at=fields.Datetime.now() + timedelta(hours=1)
+        )
         key.expires_at = fields.Datetime.now() - timedelta(minutes=1)
         with self.assertRaises(EmbouxConflictError):
             self.domain_a.action_transfer_owner(self.tenant_b)
@@ -54,7 +57,9 @@ class TestTransfer(SaasCase):
         self.assertEqual(self.domain_a.tenant_id, self.tenant_a)
         self.assertEqual(self.mailbox_a.partner_id, self.tenant_a.partner_id)
         self.assertEqual((self.tenant_a.domains_used, self.tenant_b.domains_used), (1, 1))
-        self.assertFalse(self.env["emboux.deletion.log"].search([("tenant_id", "=", self.tenant_a.id)]))
+        self.assertFalse(
+            self.env["emboux.deletion.log"].search([("tenant_id", "=", self.tenant_a.id)])
+        )
 
     def test_transfer_several_and_to_self(self):
         extra = self.Domain.create({"name": "acme2.test", "tenant_id": self.tenant_a.id})
@@ -65,6 +70,6 @@ class TestTransfer(SaasCase):
 
     def test_customer_cannot_transfer(self):
         env = self.tenant_env(self.tenant_a)
-        with self.assertRaises(Exception):
+        with self.assertRaises(AccessError):
             env["emboux.domain"].browse(self.domain_a.id).action_transfer_owner(self.tenant_b)
         self.assertEqual(self.domain_a.tenant_id, self.tenant_a)

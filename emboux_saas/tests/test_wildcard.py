@@ -1,3 +1,4 @@
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from odoo.addons.emboux_core.exceptions import EmbouxInputError
@@ -14,7 +15,9 @@ class TestWildcard(SaasCase):
         self.assertEqual(sub.parent_id, self.domain_a)
         self.assertEqual(sub._inheritance_root(), self.domain_a)
         deeper = env["emboux.domain"].create({"name": "eu.shop.acme.test"})
-        self.assertEqual(deeper.parent_id, self.domain_a, "shop is no wildcard parent: the nearest one is")
+        self.assertEqual(
+            deeper.parent_id, self.domain_a, "shop is no wildcard parent: the nearest one is"
+        )
         self.Domain.browse(sub.id).set_parent(self.domain_a, wildcard=True)
         deeper2 = env["emboux.domain"].create({"name": "us.shop.acme.test"})
         self.assertEqual(deeper2.parent_id, sub)
@@ -62,6 +65,6 @@ class TestWildcard(SaasCase):
 
     def test_customer_cannot_set_parent(self):
         env = self.tenant_env(self.tenant_a)
-        with self.assertRaises(Exception):
+        with self.assertRaises(AccessError):
             env["emboux.domain"].browse(self.domain_a.id).set_parent(None, wildcard=True)
         self.assertFalse(self.domain_a.is_wildcard)

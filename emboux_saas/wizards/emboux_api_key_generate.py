@@ -30,7 +30,9 @@ class EmbouxApiKeyGenerate(models.TransientModel):
             "context": {
                 "default_tenant_id": key.tenant_id.id,
                 "default_name": key.name,
-                "default_expires_at": fields.Datetime.to_string(key.expires_at) if key.expires_at else False,
+                "default_expires_at": fields.Datetime.to_string(key.expires_at)
+                if key.expires_at
+                else False,
                 "default_key_id": key.id,
                 "default_token": token,
                 "default_state": "done",
