@@ -121,6 +121,22 @@ class EmbouxCustomerPortal(CustomerPortal):
             number = value or None
         return check_non_negative_int(number, field)
 
+    def _emboux_list_values(self, records, url, page, page_name, key):
+        """Layout values of a paged list of ``records`` (a recordset the
+        record rules already confine to the tenant)."""
+        values = self._prepare_portal_layout_values()
+        pager = portal_pager(
+            url=url, total=records.search_count([]), page=page, step=self._items_per_page
+        )
+        values.update(
+            {
+                "page_name": page_name,
+                "pager": pager,
+                key: records.search([], limit=self._items_per_page, offset=pager["offset"]),
+            }
+        )
+        return values
+
     def _emboux_render(self, template, values, status=200):
         response = request.render(template, values)
         response.status_code = status
@@ -133,17 +149,10 @@ class EmbouxCustomerPortal(CustomerPortal):
         ["/my/domains", "/my/domains/page/<int:page>"], type="http", auth="user", website=True
     )
     def portal_my_emboux_domains(self, page=1, **kw):
-        Domain = request.env["emboux.domain"]
-        values = self._prepare_portal_layout_values()
-        count = Domain.search_count([])
-        pager = portal_pager(url="/my/domains", total=count, page=page, step=self._items_per_page)
-        domains = Domain.search([], limit=self._items_per_page, offset=pager["offset"])
-        values.update(
-            page_name="emboux_domains",
-            domains=domains,
-            pager=pager,
-            default_url="/my/domains",
+        values = self._emboux_list_values(
+            request.env["emboux.domain"], "/my/domains", page, "emboux_domains", "domains"
         )
+        values["default_url"] = "/my/domains"
         return request.render("emboux_saas.portal_my_emboux_domains", values)
 
     def _emboux_domain_values(self, domain, **extra):
@@ -257,12 +266,9 @@ class EmbouxCustomerPortal(CustomerPortal):
         ["/my/mailboxes", "/my/mailboxes/page/<int:page>"], type="http", auth="user", website=True
     )
     def portal_my_emboux_mailboxes(self, page=1, **kw):
-        Mailbox = request.env["emboux.mailbox"]
-        values = self._prepare_portal_layout_values()
-        count = Mailbox.search_count([])
-        pager = portal_pager(url="/my/mailboxes", total=count, page=page, step=self._items_per_page)
-        mailboxes = Mailbox.search([], limit=self._items_per_page, offset=pager["offset"])
-        values.update(page_name="emboux_mailboxes", mailboxes=mailboxes, pager=pager)
+        values = self._emboux_list_values(
+            request.env["emboux.mailbox"], "/my/mailboxes", page, "emboux_mailboxes", "mailboxes"
+        )
         return request.render("emboux_saas.portal_my_emboux_mailboxes", values)
 
     def _emboux_mailbox_values(self, mailbox, **extra):
@@ -393,12 +399,9 @@ class EmbouxCustomerPortal(CustomerPortal):
         ["/my/aliases", "/my/aliases/page/<int:page>"], type="http", auth="user", website=True
     )
     def portal_my_emboux_aliases(self, page=1, **kw):
-        Alias = request.env["emboux.alias"]
-        values = self._prepare_portal_layout_values()
-        count = Alias.search_count([])
-        pager = portal_pager(url="/my/aliases", total=count, page=page, step=self._items_per_page)
-        aliases = Alias.search([], limit=self._items_per_page, offset=pager["offset"])
-        values.update(page_name="emboux_aliases", aliases=aliases, pager=pager)
+        values = self._emboux_list_values(
+            request.env["emboux.alias"], "/my/aliases", page, "emboux_aliases", "aliases"
+        )
         return request.render("emboux_saas.portal_my_emboux_aliases", values)
 
     @http.route(
@@ -424,14 +427,14 @@ class EmbouxCustomerPortal(CustomerPortal):
     # API keys
     # ------------------------------------------------------------------
     def _emboux_keys_values(self, page=1, **extra):
-        Key = request.env["emboux.api.key"].with_context(active_test=False)
-        values = self._prepare_portal_layout_values()
-        count = Key.search_count([])
-        pager = portal_pager(url="/my/api-keys", total=count, page=page, step=self._items_per_page)
+        values = self._emboux_list_values(
+            request.env["emboux.api.key"].with_context(active_test=False),
+            "/my/api-keys",
+            page,
+            "emboux_api_keys",
+            "keys",
+        )
         values.update(
-            page_name="emboux_api_keys",
-            keys=Key.search([], limit=self._items_per_page, offset=pager["offset"]),
-            pager=pager,
             new_key=None,
             new_token=None,
             message=None,
