@@ -1,0 +1,2 @@
+from . import emboux_outbound_tier
+from . import emboux_domain
