@@ -9,7 +9,7 @@
     "license": "LGPL-3",
     "author": "Emboux",
     "website": "https://github.com/emboux/emboux",
-    "depends": ["emboux_saas", "fastapi"],
+    "depends": ["emboux_outbound", "fastapi"],
     "data": [
         "security/emboux_api_security.xml",
         "data/fastapi_endpoint.xml",

@@ -69,6 +69,8 @@ def create_domain(body: DomainCreate, caller: AuthenticatedCaller) -> DomainOut:
     customer cannot create a subdomain of a domain hosted for someone else
     (409)."""
     vals = {"name": body.name}
+    if body.provider:
+        vals["provider"] = body.provider
     if caller.is_master and body.partner_ref:
         vals["partner_ref"] = body.partner_ref
     domain = caller.env["emboux.domain"].create(vals)

@@ -21,7 +21,8 @@ class DomainCreate(BaseModel):
     )
     provider: Provider | None = Field(
         default=None,
-        description="Outbound provider. Accepted; honoured once outbound sending is installed.",
+        description="Outbound provider of the domain; null leaves it unset until a "
+        "default provider is configured.",
     )
 
 
@@ -51,6 +52,10 @@ class DomainOut(BaseModel):
             # a parent the caller may not read (another tenant's) stays unnamed
             parent=parent.name if parent and parent.has_access("read") else None,
             wildcard=domain.is_wildcard,
+            provider=domain.provider or None,
+            # a subdomain of a wildcard parent reports the parent's verification
+            verification_status=domain.effective_verification_status or "not_started",
+            verified_via_parent=domain.verified_via_parent,
             status=domain.status,
             mailbox_count=domain.mailbox_count,
             alias_count=domain.alias_count,

@@ -44,11 +44,32 @@ class TestDomains(EmbouxApiCase):
             ),
             201,
         )
-        self.assertEqual((body["name"], body["partner_ref"]), ("b.org", "ACME"))
+        self.assertEqual(
+            (body["name"], body["partner_ref"], body["provider"]), ("b.org", "ACME", "ses")
+        )
+        self.assertEqual(self.Domain._find_by_name("b.org").provider, "ses")
         self.assertDetailNames(
             self.api("POST", "/domains/", json={"name": "c.org", "provider": "smtp"}),
             422,
             "provider",
+        )
+
+    def test_subdomain_reports_parent_verification(self):
+        parent = self.make_domain("parent.org")
+        parent.set_parent(None, wildcard=True)
+        body = self.assertStatus(self.api("POST", "/domains/", json={"name": "eu.parent.org"}), 201)
+        self.assertEqual(
+            (body["parent"], body["verification_status"], body["verified_via_parent"]),
+            ("parent.org", "not_started", False),
+        )
+        parent._set_verification("verified")
+        body = self.assertStatus(self.api("GET", "/domains/eu.parent.org"), 200)
+        self.assertEqual(
+            (body["verification_status"], body["verified_via_parent"]), ("verified", True)
+        )
+        body = self.assertStatus(self.api("GET", "/domains/parent.org"), 200)
+        self.assertEqual(
+            (body["verification_status"], body["verified_via_parent"]), ("verified", False)
         )
 
     def test_create_idn_is_punycode(self):
