@@ -9,6 +9,9 @@ run: ## Install what is missing, create or upgrade the database, start Odoo on :
 test: ## Set up, run every addon's tests and tests/ on a throwaway database
 	@bash scripts/test.sh
 
+lint: ## ruff check and format check (OCA style, .ruff.toml)
+	@bash scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
 setup: ## Only install Odoo 19 and the virtualenv
 	@bash scripts/setup.sh
 

@@ -50,11 +50,8 @@ def normalize_domain(name, field="name"):
         raise EmbouxInputError(field, _("%(field)s: a domain name is required", field=field))
     shown = name if len(name) <= 80 else name[:77] + "..."
     value = name.strip().lower()
-    if value.endswith("."):
-        value = value[:-1]
-    invalid = _(
-        "%(field)s: '%(name)s' is not a valid domain name", field=field, name=shown
-    )
+    value = value.removesuffix(".")
+    invalid = _("%(field)s: '%(name)s' is not a valid domain name", field=field, name=shown)
     if not value or any(ch.isspace() for ch in value):
         raise EmbouxInputError(field, invalid)
     if not value.isascii():
@@ -67,7 +64,7 @@ def normalize_domain(name, field="name"):
         raise EmbouxInputError(
             field,
             _(
-                "%(field)s: '%(name)s' is not a valid domain name (it needs at least two labels, e.g. example.com)",
+                "%(field)s: '%(name)s' is not a valid domain name (it needs at least two labels, e.g. example.com)",  # noqa: E501
                 field=field,
                 name=shown,
             ),
@@ -108,9 +105,10 @@ def normalize_email(addr, field="email", allow_catch_all=False):
     if not sep:
         raise EmbouxInputError(field, invalid)
     local = local.lower()
-    if local or not allow_catch_all:
-        if len(local) > LOCAL_PART_MAX_LENGTH or not _LOCAL_RE.match(local):
-            raise EmbouxInputError(field, invalid)
+    # an empty local part is the catch-all "@domain", where allowed
+    bad_local = len(local) > LOCAL_PART_MAX_LENGTH or not _LOCAL_RE.match(local)
+    if (local or not allow_catch_all) and bad_local:
+        raise EmbouxInputError(field, invalid)
     try:
         domain = normalize_domain(domain, field=field)
     except EmbouxInputError as exc:
@@ -152,10 +150,16 @@ def check_password_strength(pw, field="password"):
     if len(pw) > PASSWORD_MAX_LENGTH:
         raise EmbouxInputError(
             field,
-            _("%(field)s: the password is too long (at most %(max)s characters)", field=field, max=PASSWORD_MAX_LENGTH),
+            _(
+                "%(field)s: the password is too long (at most %(max)s characters)",
+                field=field,
+                max=PASSWORD_MAX_LENGTH,
+            ),
         )
     if "\x00" in pw:
-        raise EmbouxInputError(field, _("%(field)s: the password contains a NUL character", field=field))
+        raise EmbouxInputError(
+            field, _("%(field)s: the password contains a NUL character", field=field)
+        )
     return pw
 
 
@@ -173,7 +177,7 @@ def verify_password(pw, hashed):
         return False
     for prefix in (PASSWORD_SCHEME, "{CRYPT}"):
         if hashed.startswith(prefix):
-            hashed = hashed[len(prefix):]
+            hashed = hashed[len(prefix) :]
             break
     try:
         return sha512_crypt.verify(pw, hashed)

@@ -10,6 +10,12 @@ ensure_postgres
 ensure_db_role
 set +e
 
+lint_failed=0
+log "lint: ruff check, ruff format --check"
+if ! { "$VENV/bin/ruff" check -q "$TOP" && "$VENV/bin/ruff" format --check -q "$TOP"; }; then
+    lint_failed=1
+fi
+
 DB=emboux_test_$$
 PORT=${EMBOUX_TEST_PORT:-8169}
 LOG=$RUN_DIR/$DB-odoo.log
@@ -46,10 +52,11 @@ if compgen -G "$TOP/tests/test_*.py" >/dev/null; then
     if [ "$py_rc" != 0 ] && [ "$py_failed" = 0 ]; then py_failed=1; fi
 fi
 
-passed=$(( total - failed + py_passed )); [ "$passed" -lt 0 ] && passed=0
+passed=$(( total - failed + py_passed + 1 - lint_failed )); [ "$passed" -lt 0 ] && passed=0
 echo "Odoo: $summary (exit $odoo_rc, $errors_in_log error lines)"
-echo "tests: $passed passed, $(( failed + py_failed )) failed"
-if [ "$total" = 0 ] || [ "$failed" != 0 ] || [ "$py_failed" != 0 ]; then
+[ "$lint_failed" = 0 ] || echo "lint: failed (make lint shows why)"
+echo "tests: $passed passed, $(( failed + py_failed + lint_failed )) failed"
+if [ "$total" = 0 ] || [ "$failed" != 0 ] || [ "$py_failed" != 0 ] || [ "$lint_failed" != 0 ]; then
     log "logs kept: $LOG $RUN_DIR/$DB-pytest.log"
     exit 1
 fi

@@ -63,7 +63,7 @@ class EmbouxAlias(models.Model):
             raise EmbouxInputError(
                 "source",
                 self.env._(
-                    "source: '%(src)s' is on an unknown domain '%(domain)s'; create the domain first",
+                    "source: '%(src)s' is on an unknown domain '%(domain)s'; create the domain first",  # noqa: E501
                     src=source,
                     domain=domain_name,
                 ),
@@ -82,10 +82,14 @@ class EmbouxAlias(models.Model):
             if vals.get("domain_id") and vals["domain_id"] != domain.id:
                 raise EmbouxInputError(
                     "source",
-                    self.env._("source: '%(src)s' is not an address of the chosen domain", src=source),
+                    self.env._(
+                        "source: '%(src)s' is not an address of the chosen domain", src=source
+                    ),
                 )
             vals.update(source=source, destination=destination, domain_id=domain.id)
-        elif "domain_id" in vals and self and any(a.domain_id.id != vals["domain_id"] for a in self):
+        elif (
+            "domain_id" in vals and self and any(a.domain_id.id != vals["domain_id"] for a in self)
+        ):
             raise EmbouxInputError(
                 "domain_id", self.env._("domain_id: the domain follows the alias source")
             )
@@ -104,7 +108,11 @@ class EmbouxAlias(models.Model):
     def _check_pair_free(self, pairs):
         for source, destination in pairs:
             if self.sudo().search_count(
-                [("source", "=", source), ("destination", "=", destination), ("id", "not in", self.ids)],
+                [
+                    ("source", "=", source),
+                    ("destination", "=", destination),
+                    ("id", "not in", self.ids),
+                ],
                 limit=1,
             ):
                 raise self._conflict(source, destination)
@@ -162,7 +170,9 @@ class EmbouxAlias(models.Model):
             if not self.sudo().search_count(domain, limit=1):
                 # committed by a concurrent transaction after our snapshot
                 # began: let Odoo retry the whole request, it will find it
-                raise ConcurrencyError(f"alias {source} -> {destination} created concurrently") from None
+                raise ConcurrencyError(
+                    f"alias {source} -> {destination} created concurrently"
+                ) from None
             raise
 
     @api.model

@@ -64,16 +64,24 @@ class EmbouxDomain(models.Model):
     # ------------------------------------------------------------------
     def _compute_counts(self):
         domains = self.filtered("id")
-        mailbox_counts = dict(
-            self.env["emboux.mailbox"]
-            .with_context(active_test=False)
-            ._read_group([("domain_id", "in", domains.ids)], ["domain_id"], ["__count"])
-        ) if domains else {}
-        alias_counts = dict(
-            self.env["emboux.alias"]._read_group(
-                [("domain_id", "in", domains.ids)], ["domain_id"], ["__count"]
+        mailbox_counts = (
+            dict(
+                self.env["emboux.mailbox"]
+                .with_context(active_test=False)
+                ._read_group([("domain_id", "in", domains.ids)], ["domain_id"], ["__count"])
             )
-        ) if domains else {}
+            if domains
+            else {}
+        )
+        alias_counts = (
+            dict(
+                self.env["emboux.alias"]._read_group(
+                    [("domain_id", "in", domains.ids)], ["domain_id"], ["__count"]
+                )
+            )
+            if domains
+            else {}
+        )
         for domain in self:
             domain.mailbox_count = mailbox_counts.get(domain, 0)
             domain.alias_count = alias_counts.get(domain, 0)
@@ -94,8 +102,10 @@ class EmbouxDomain(models.Model):
 
     def _check_name_free(self, names):
         """Pre-check of UNIQUE(name), for a clear 409 instead of a SQL error."""
-        existing = self.sudo().with_context(active_test=False).search(
-            [("name", "in", list(names)), ("id", "not in", self.ids)], limit=1
+        existing = (
+            self.sudo()
+            .with_context(active_test=False)
+            .search([("name", "in", list(names)), ("id", "not in", self.ids)], limit=1)
         )
         if existing:
             raise EmbouxConflictError(
@@ -141,11 +151,14 @@ class EmbouxDomain(models.Model):
                     raise EmbouxConflictError(
                         "name", self.env._("name: several domains cannot get the same name")
                     )
-                if renamed.sudo().with_context(active_test=False).mailbox_ids or renamed.sudo().alias_ids:
+                if (
+                    renamed.sudo().with_context(active_test=False).mailbox_ids
+                    or renamed.sudo().alias_ids
+                ):
                     raise EmbouxInputError(
                         "name",
                         self.env._(
-                            "name: the domain '%(name)s' has mailboxes or aliases and cannot be renamed",
+                            "name: the domain '%(name)s' has mailboxes or aliases and cannot be renamed",  # noqa: E501
                             name=renamed.name,
                         ),
                     )

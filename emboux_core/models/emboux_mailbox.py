@@ -23,7 +23,9 @@ class EmbouxMailbox(models.Model):
     _order = "email"
 
     email = fields.Char(
-        required=True, copy=False, help="Stored lower-case; the domain part must be a hosted domain."
+        required=True,
+        copy=False,
+        help="Stored lower-case; the domain part must be a hosted domain.",
     )
     local_part = fields.Char(compute="_compute_local_part", store=True)
     domain_id = fields.Many2one(
@@ -64,7 +66,9 @@ class EmbouxMailbox(models.Model):
     smtp_user = fields.Char(string="SMTP Username", compute="_compute_smtp")
 
     _email_uniq = models.Constraint("UNIQUE(email)", "This mailbox already exists.")
-    _quota_mb_positive = models.Constraint("CHECK(quota_mb >= 0)", "quota_mb: must not be negative.")
+    _quota_mb_positive = models.Constraint(
+        "CHECK(quota_mb >= 0)", "quota_mb: must not be negative."
+    )
 
     # ------------------------------------------------------------------
     # computes
@@ -87,17 +91,27 @@ class EmbouxMailbox(models.Model):
         # drop the clear value from the cache at once
         self.invalidate_recordset(["password"])
 
-    @api.depends("email", "domain_id.name", "domain_id.alias_ids.source", "domain_id.alias_ids.destination")
+    @api.depends(
+        "email", "domain_id.name", "domain_id.alias_ids.source", "domain_id.alias_ids.destination"
+    )
     def _compute_catch_all(self):
         mailboxes = self.filtered(lambda m: m.id and m.email and m.domain_id)
         pairs = set()
         if mailboxes:
-            aliases = self.env["emboux.alias"].sudo().search(
-                [
-                    ("catch_all", "=", True),
-                    ("source", "in", ["@" + name for name in mailboxes.domain_id.mapped("name")]),
-                    ("destination", "in", mailboxes.mapped("email")),
-                ]
+            aliases = (
+                self.env["emboux.alias"]
+                .sudo()
+                .search(
+                    [
+                        ("catch_all", "=", True),
+                        (
+                            "source",
+                            "in",
+                            ["@" + name for name in mailboxes.domain_id.mapped("name")],
+                        ),
+                        ("destination", "in", mailboxes.mapped("email")),
+                    ]
+                )
             )
             pairs = {(alias.source, alias.destination) for alias in aliases}
         for mailbox in self:
@@ -157,15 +171,16 @@ class EmbouxMailbox(models.Model):
                 )
             vals["email"] = email
             vals["domain_id"] = domain.id
-        elif "domain_id" in vals and self:
+        elif "domain_id" in vals and any(m.domain_id.id != vals["domain_id"] for m in self):
             # the domain follows the address, never the other way round
-            if any(m.domain_id.id != vals["domain_id"] for m in self):
-                raise EmbouxInputError(
-                    "domain_id", self.env._("domain_id: the domain follows the e-mail address")
-                )
+            raise EmbouxInputError(
+                "domain_id", self.env._("domain_id: the domain follows the e-mail address")
+            )
         if "quota_mb" in vals:
             value = vals["quota_mb"]
-            vals["quota_mb"] = check_non_negative_int(0 if value in (None, False) else value, "quota_mb")
+            vals["quota_mb"] = check_non_negative_int(
+                0 if value in (None, False) else value, "quota_mb"
+            )
         if vals.get("password"):
             check_password_strength(vals["password"], field="password")
         return vals
@@ -178,7 +193,7 @@ class EmbouxMailbox(models.Model):
             raise EmbouxInputError(
                 "email",
                 self.env._(
-                    "email: '%(email)s' is on an unknown domain '%(domain)s'; create the domain first",
+                    "email: '%(email)s' is on an unknown domain '%(domain)s'; create the domain first",  # noqa: E501
                     email=email,
                     domain=domain_name,
                 ),
@@ -186,8 +201,10 @@ class EmbouxMailbox(models.Model):
         return domain
 
     def _check_email_free(self, emails):
-        existing = self.sudo().with_context(active_test=False).search(
-            [("email", "in", list(emails)), ("id", "not in", self.ids)], limit=1
+        existing = (
+            self.sudo()
+            .with_context(active_test=False)
+            .search([("email", "in", list(emails)), ("id", "not in", self.ids)], limit=1)
         )
         if existing:
             raise EmbouxConflictError(
@@ -209,7 +226,8 @@ class EmbouxMailbox(models.Model):
         if len(set(emails)) != len(emails):
             duplicate = next(e for e in emails if emails.count(e) > 1)
             raise EmbouxConflictError(
-                "email", self.env._("email: the mailbox '%(email)s' already exists", email=duplicate)
+                "email",
+                self.env._("email: the mailbox '%(email)s' already exists", email=duplicate),
             )
         if emails:
             self._check_email_free(emails)
@@ -219,7 +237,9 @@ class EmbouxMailbox(models.Model):
         except psycopg2.errors.UniqueViolation as exc:
             raise EmbouxConflictError(
                 "email",
-                self.env._("email: the mailbox '%(email)s' already exists", email=", ".join(emails)),
+                self.env._(
+                    "email: the mailbox '%(email)s' already exists", email=", ".join(emails)
+                ),
             ) from exc
 
     def write(self, vals):
@@ -228,7 +248,9 @@ class EmbouxMailbox(models.Model):
             # the Maildir is named after the address: an address is for life
             raise EmbouxInputError(
                 "email",
-                self.env._("email: the address of a mailbox cannot be changed; create a new mailbox"),
+                self.env._(
+                    "email: the address of a mailbox cannot be changed; create a new mailbox"
+                ),
             )
         return super().write(vals)
 

@@ -14,7 +14,9 @@ class EmbouxCase(TransactionCase):
             cls.env, login="emboux_user", groups="base.group_user,emboux_core.group_emboux_user"
         )
         cls.emboux_manager = new_test_user(
-            cls.env, login="emboux_manager", groups="base.group_user,emboux_core.group_emboux_manager"
+            cls.env,
+            login="emboux_manager",
+            groups="base.group_user,emboux_core.group_emboux_manager",
         )
         cls.domain = cls.Domain.create({"name": "example.com"})
 

@@ -12,7 +12,9 @@ from .common import EmbouxCase
 @tagged("post_install", "-at_install")
 class TestAlias(EmbouxCase):
     def test_create_normalises(self):
-        alias = self.Alias.create({"source": " Info@Example.COM", "destination": "Jane@Elsewhere.Example"})
+        alias = self.Alias.create(
+            {"source": " Info@Example.COM", "destination": "Jane@Elsewhere.Example"}
+        )
         self.assertEqual(alias.source, "info@example.com")
         self.assertEqual(alias.destination, "jane@elsewhere.example")
         self.assertEqual(alias.domain_id, self.domain)
@@ -63,12 +65,15 @@ class TestAlias(EmbouxCase):
 
     def test_unique_constraint_backs_the_check(self):
         alias = self.Alias.create({"source": "info@example.com", "destination": "jane@example.com"})
-        with mute_logger("odoo.sql_db"), self.assertRaises(psycopg2.errors.UniqueViolation):
-            with self.env.cr.savepoint():
-                self.env.cr.execute(
-                    "INSERT INTO emboux_alias (source, destination, domain_id) VALUES (%s, %s, %s)",
-                    (alias.source, alias.destination, self.domain.id),
-                )
+        with (
+            mute_logger("odoo.sql_db"),
+            self.assertRaises(psycopg2.errors.UniqueViolation),
+            self.env.cr.savepoint(),
+        ):
+            self.env.cr.execute(
+                "INSERT INTO emboux_alias (source, destination, domain_id) VALUES (%s, %s, %s)",
+                (alias.source, alias.destination, self.domain.id),
+            )
 
     def test_upsert_idempotent(self):
         alias, created = self.Alias.upsert("Sales@Example.com", "jane@example.com")

@@ -96,11 +96,14 @@ class TestDomainName(EmbouxCase):
 
     def test_unique_constraint_backs_the_check(self):
         """Two transactions may both pass the pre-check: the database decides."""
-        with mute_logger("odoo.sql_db"), self.assertRaises(psycopg2.errors.UniqueViolation):
-            with self.env.cr.savepoint():
-                self.env.cr.execute(
-                    "INSERT INTO emboux_domain (name, status) VALUES ('example.com', 'active')"
-                )
+        with (
+            mute_logger("odoo.sql_db"),
+            self.assertRaises(psycopg2.errors.UniqueViolation),
+            self.env.cr.savepoint(),
+        ):
+            self.env.cr.execute(
+                "INSERT INTO emboux_domain (name, status) VALUES ('example.com', 'active')"
+            )
 
     def test_find_by_name(self):
         self.assertEqual(self.Domain._find_by_name("EXAMPLE.com."), self.domain)
@@ -187,12 +190,18 @@ class TestDomainSuspension(EmbouxCase):
     def test_unlink_cascades(self):
         jane = self.make_mailbox(catch_all=True)
         self.make_mailbox("bob@example.com")
-        self.Alias.create({"source": "info@example.com", "destination": "someone@elsewhere.example"})
+        self.Alias.create(
+            {"source": "info@example.com", "destination": "someone@elsewhere.example"}
+        )
         other = self.Domain.create({"name": "other.example"})
         kept = self.make_mailbox("kept@other.example")
         self.Alias.create({"source": "to-jane@other.example", "destination": jane.email})
         self.domain.unlink()
-        self.assertFalse(self.Mailbox.with_context(active_test=False).search([("email", "like", "%@example.com")]))
+        self.assertFalse(
+            self.Mailbox.with_context(active_test=False).search(
+                [("email", "like", "%@example.com")]
+            )
+        )
         self.assertFalse(self.Alias.search([("source", "like", "%example.com")]))
         # the other domain keeps its mailbox; its alias to a deleted mailbox goes
         self.assertTrue(other.exists() and kept.exists())
@@ -235,7 +244,9 @@ class TestDomainAccess(EmbouxCase):
     def test_settings_admins_are_managers(self):
         admin = new_test_user(self.env, login="emboux_sysadmin", groups="base.group_system")
         self.assertTrue(admin.has_group("emboux_core.group_emboux_manager"))
-        self.assertTrue(self.env.ref("base.user_admin").has_group("emboux_core.group_emboux_manager"))
+        self.assertTrue(
+            self.env.ref("base.user_admin").has_group("emboux_core.group_emboux_manager")
+        )
         self.assertTrue(self.emboux_manager.has_group("emboux_core.group_emboux_user"))
         self.assertFalse(self.emboux_user.has_group("emboux_core.group_emboux_manager"))
 
@@ -251,7 +262,9 @@ class TestDomainAccess(EmbouxCase):
 @tagged("post_install", "-at_install")
 class TestTools(EmbouxCase):
     def test_normalize_email(self):
-        self.assertEqual(normalize_email(" Jane.Doe+tag@Bücher.Example "), "jane.doe+tag@xn--bcher-kva.example")
+        self.assertEqual(
+            normalize_email(" Jane.Doe+tag@Bücher.Example "), "jane.doe+tag@xn--bcher-kva.example"
+        )
         self.assertEqual(normalize_email("@Example.com", allow_catch_all=True), "@example.com")
         with self.assertRaises(EmbouxInputError) as caught:
             normalize_email("@example.com", field="destination")

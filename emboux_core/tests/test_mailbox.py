@@ -1,8 +1,8 @@
 import os
 from unittest.mock import patch
 
-import psycopg2
 from passlib.hash import sha512_crypt
+import psycopg2
 
 from odoo.exceptions import AccessError
 from odoo.tests import Form, new_test_user, tagged
@@ -45,7 +45,7 @@ class TestMailboxAddress(EmbouxCase):
             "jane.@example.com",
             "ja..ne@example.com",
             "(jane)@example.com",
-            "ja\"ne@example.com",
+            'ja"ne@example.com',
             "a" * 65 + "@example.com",
             "jane@exa mple.com",
             "jane@localhost",
@@ -57,7 +57,9 @@ class TestMailboxAddress(EmbouxCase):
             self.assertEqual(caught.exception.field, "email")
             self.assertTrue(str(caught.exception).startswith("email: "))
         self.assertEqual(self.make_mailbox("a" * 64 + "@example.com").local_part, "a" * 64)
-        self.assertEqual(self.make_mailbox("o'neil+x_y=z@example.com").email, "o'neil+x_y=z@example.com")
+        self.assertEqual(
+            self.make_mailbox("o'neil+x_y=z@example.com").email, "o'neil+x_y=z@example.com"
+        )
 
     def test_unknown_domain(self):
         with self.assertRaises(EmbouxInputError) as caught:
@@ -83,12 +85,15 @@ class TestMailboxAddress(EmbouxCase):
 
     def test_unique_constraint_backs_the_check(self):
         mailbox = self.make_mailbox()
-        with mute_logger("odoo.sql_db"), self.assertRaises(psycopg2.errors.UniqueViolation):
-            with self.env.cr.savepoint():
-                self.env.cr.execute(
-                    "INSERT INTO emboux_mailbox (email, domain_id, quota_mb, active) VALUES (%s, %s, 1, true)",
-                    (mailbox.email, self.domain.id),
-                )
+        with (
+            mute_logger("odoo.sql_db"),
+            self.assertRaises(psycopg2.errors.UniqueViolation),
+            self.env.cr.savepoint(),
+        ):
+            self.env.cr.execute(
+                "INSERT INTO emboux_mailbox (email, domain_id, quota_mb, active) VALUES (%s, %s, 1, true)",  # noqa: E501
+                (mailbox.email, self.domain.id),
+            )
 
     def test_address_is_for_life(self):
         mailbox = self.make_mailbox()
@@ -285,7 +290,9 @@ class TestMailboxSmtp(EmbouxCase):
         self.assertEqual(action["params"]["next"]["res_id"], server.id)
         # a second click finds the same server
         again = mailbox.action_create_mail_server()
-        self.assertEqual(self.env["ir.mail_server"].search_count([("smtp_user", "=", "jane@example.com")]), 1)
+        self.assertEqual(
+            self.env["ir.mail_server"].search_count([("smtp_user", "=", "jane@example.com")]), 1
+        )
         self.assertEqual(again["params"]["next"]["res_id"], server.id)
 
     def test_create_mail_server_needs_settings_rights(self):
@@ -298,7 +305,9 @@ class TestMailboxSmtp(EmbouxCase):
 class TestMailboxAccess(EmbouxCase):
     def test_user_manages_mailboxes(self):
         Mailbox = self.Mailbox.with_user(self.emboux_user)
-        mailbox = Mailbox.create({"email": "jane@example.com", "password": PASSWORD, "catch_all": True})
+        mailbox = Mailbox.create(
+            {"email": "jane@example.com", "password": PASSWORD, "catch_all": True}
+        )
         self.assertTrue(mailbox.catch_all)
         self.assertTrue(verify_password(PASSWORD, mailbox.sudo().password_hash))
         mailbox.set_password("changed by the user")
