@@ -16,6 +16,9 @@
         "views/emboux_alias_views.xml",
         "views/emboux_menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["emboux_core/static/tests/tours/**/*"],
+    },
     "external_dependencies": {"python": ["passlib", "idna"]},
     "installable": True,
     "application": True,
