@@ -1,13 +1,17 @@
 # The two commands: `make run` and `make test`. See README.md.
 SHELL := /bin/bash
 
-.PHONY: run test setup lint clean
+.PHONY: run test bench setup lint clean
 
 run: ## Install what is missing, create or upgrade the database, start Odoo on :8069
 	@bash scripts/run.sh
 
 test: ## Set up, run every addon's tests and tests/ on a throwaway database
 	@bash scripts/test.sh
+
+bench: ## Benchmarks on a throwaway database: REST API figures, set-based work at 100,000 domains
+	@bash scripts/setup.sh && source scripts/common.sh && ensure_postgres && ensure_db_role \
+		&& .venv/bin/python bench/run.py
 
 lint: ## ruff check and format check (OCA style, .ruff.toml)
 	@bash scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -18,177 +18,26 @@ post-mortem.
 """
 
 import os
-from pathlib import Path
 import re
 import secrets
-import signal
-import socket
-import subprocess
 import threading
-import time
 
+from live_odoo import PYTHON, LiveOdoo
 import pytest
 import requests
 
-TOP = Path(__file__).resolve().parents[1]
-PYTHON = TOP / ".venv" / "bin" / "python"
-# scripts/setup.sh's launcher: Odoo re-executes sys.argv[0] (its gevent
-# worker), which `python -m odoo` cannot survive
-LAUNCHER = TOP / ".venv" / "bin" / "odoo"
 DB = f"{os.environ.get('EMBOUX_LIVE_DB_PREFIX', 'emboux_live')}_{os.getpid()}"
 TOKEN = "live-" + secrets.token_urlsafe(24)
 TIMEOUT = 30
 UTC_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
-
-
-def _suite_addons():
-    """Every addon of the repository (as scripts/common.sh), or the list in
-    ``EMBOUX_LIVE_ADDONS`` (comma-separated)."""
-    if os.environ.get("EMBOUX_LIVE_ADDONS"):
-        return os.environ["EMBOUX_LIVE_ADDONS"].split(",")
-    return sorted(p.parent.name for p in TOP.glob("*/__manifest__.py"))
-
-
-def _port_is_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _pick_ports():
-    port = int(os.environ.get("EMBOUX_LIVE_PORT", "8213"))
-    gevent = port + 10000
-    if not (_port_is_free(port) and _port_is_free(gevent)):
-        port, gevent = _free_port(), _free_port()
-    return port, gevent
-
-
-def _odoo_command():
-    return [str(LAUNCHER)] if LAUNCHER.exists() else [str(PYTHON), "-m", "odoo"]
-
-
-def _odoo_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EMBOUX_")}
-    env.update(EMBOUX_MASTER_TOKEN=TOKEN, **extra)
-    return env
-
-
-class LiveOdoo:
-    """One Odoo server (prefork, 2 workers) on the throwaway database."""
-
-    def __init__(self, workdir):
-        self.workdir = workdir
-        self.port, self.gevent_port = _pick_ports()
-        self.proc = None
-        self.prefix = "/api"
-        self.log_path = None
-        self.timings = {}
-
-    # -- database -------------------------------------------------------
-    def install(self):
-        addons = ",".join(_suite_addons())
-        log = self.workdir / "install.log"
-        start = time.monotonic()
-        with open(log, "w") as out:
-            rc = subprocess.call(
-                [
-                    *_odoo_command(),
-                    f"--addons-path={TOP}",
-                    "-d",
-                    DB,
-                    "-i",
-                    addons,
-                    "--stop-after-init",
-                    "--no-http",
-                    "--workers=0",
-                    f"--data-dir={self.workdir / 'data'}",
-                    "--log-level=warn",
-                ],
-                env=_odoo_env(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-            )
-        self.timings["install"] = time.monotonic() - start
-        assert rc == 0, f"install of {addons} failed:\n{log.read_text()[-5000:]}"
-
-    def drop(self):
-        if os.environ.get("EMBOUX_LIVE_KEEP_DB"):
-            return
-        subprocess.call(["dropdb", "--if-exists", "--force", DB], stderr=subprocess.DEVNULL)
-
-    # -- server ---------------------------------------------------------
-    def start(self, prefix=None):
-        extra = {"EMBOUX_API_PREFIX": prefix} if prefix else {}
-        self.prefix = prefix or "/api"
-        self.log_path = self.workdir / f"server-{len(self.timings)}.log"
-        start = time.monotonic()
-        self.proc = subprocess.Popen(
-            [
-                *_odoo_command(),
-                f"--addons-path={TOP}",
-                "-d",
-                DB,
-                f"--db-filter=^{DB}$",
-                "--http-interface=127.0.0.1",
-                f"--http-port={self.port}",
-                f"--gevent-port={self.gevent_port}",
-                "--workers=2",
-                "--max-cron-threads=0",
-                f"--data-dir={self.workdir / 'data'}",
-                "--log-level=info",
-                f"--logfile={self.log_path}",
-            ],
-            env=_odoo_env(**extra),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"Odoo exited:\n{self.log_path.read_text()[-5000:]}"
-            try:
-                if requests.get(self.url("/health"), timeout=2).status_code == 200:
-                    self.timings[f"start {self.prefix}"] = time.monotonic() - start
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"Odoo did not answer:\n{self.log_path.read_text()[-5000:]}")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self.proc = None
-
-    def url(self, path, prefix=None):
-        return f"http://127.0.0.1:{self.port}{prefix or self.prefix}{path}"
-
-    def log(self):
-        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+PORT = int(os.environ.get("EMBOUX_LIVE_PORT", "8213"))
 
 
 @pytest.fixture(scope="module")
 def odoo(tmp_path_factory):
     if not PYTHON.exists():
         pytest.skip("no virtualenv: run `make setup` first")
-    server = LiveOdoo(tmp_path_factory.mktemp("emboux-live"))
+    server = LiveOdoo(tmp_path_factory.mktemp("emboux-live"), db=DB, token=TOKEN, port=PORT)
     try:
         server.install()
         server.start()

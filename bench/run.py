@@ -1,0 +1,561 @@
+"""make bench: figures of the REST API on a live Odoo and of the set-based
+work at scale, printed as tables.
+
+1. Installs the suite on a throwaway database ``emboux_bench_<pid>`` and
+   starts Odoo with ``--workers=2`` on 127.0.0.1:8219 (the master token is
+   ``EMBOUX_MASTER_TOKEN`` when set, else a random one), with ~1,000
+   domains present; drives the API with threads (one ``requests.Session``
+   each) at concurrency 1 and 8, a bounded count of requests per case, and
+   reads the RSS of the Odoo processes before and after.
+2. In the same database, inserts 100,000 domains, 200,000 mailboxes and
+   100,000 aliases of 1,000 tenants by SQL (``bench/odoo_side.py``), then
+   times the models' own methods and the mail servers' own lookups
+   (EXPLAIN ANALYZE; a sequential scan is reported as such), and lists the
+   domains through the API once more at that size.
+
+The server is stopped and the database dropped at the end, on failure and
+on Ctrl-C too. Options: ``python bench/run.py --help``.
+"""
+
+import argparse
+import datetime
+import json
+import os
+from pathlib import Path
+import platform
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+import requests
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+
+from live_odoo import PYTHON, TOP, LiveOdoo
+import load
+from odoo_side import MARKER
+
+PORT = 8219
+PASSWORD = "correct horse battery"
+CUSTOMER = "bench-customer"
+
+
+def progress(message):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def table(headers, rows, right=None):
+    """A plain-text table; columns in ``right`` (indexes) aligned right."""
+    right = set(range(1, len(headers))) if right is None else set(right)
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row):
+        return "  ".join(
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ).rstrip()
+
+    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
+    out += [line(row) for row in cells[1:]]
+    return "\n".join(out)
+
+
+# Odoo's request log line ends with: queries, their time (s), the rest (s)
+REQUEST_LINE = re.compile(r'"[A-Z]+ \S+ HTTP/[\d.]+" \d+ - (\d+) ([\d.]+) ([\d.]+)')
+
+
+def server_figures(server, offset):
+    """Medians of (SQL queries, SQL s, other s) per request over the
+    server log written since ``offset``."""
+    with open(server.log_path, errors="replace") as log:
+        log.seek(offset)
+        rows = [tuple(map(float, m.groups())) for m in REQUEST_LINE.finditer(log.read())]
+    if not rows:
+        return None
+    return tuple(statistics.median(col) for col in zip(*rows, strict=True))
+
+
+def odoo_processes(server):
+    """``[(role, pid, RSS bytes)]`` of the Odoo server and its children."""
+    try:
+        main = psutil.Process(server.proc.pid)
+        rows = [("main (prefork master)", main.pid, main.memory_info().rss)]
+        workers = 0
+        for child in sorted(main.children(recursive=True), key=lambda p: p.pid):
+            try:
+                argv = child.cmdline()
+                rss = child.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+            if "gevent" in argv[:3]:  # `odoo gevent ...`, not --gevent-port
+                role = "gevent (websocket) worker"
+            else:
+                workers += 1
+                role = f"HTTP worker {workers}"
+            rows.append((role, child.pid, rss))
+        return rows
+    except psutil.NoSuchProcess:
+        return []
+
+
+def odoo_side(db, workdir, *args):
+    """Run ``bench/odoo_side.py`` (inside Odoo) and answer its JSON."""
+    log = workdir / f"odoo_side-{args[0]}.log"
+    with open(log, "w") as err:
+        done = subprocess.run(
+            [str(PYTHON), str(HERE / "odoo_side.py"), db, *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            cwd=workdir,
+            env={k: v for k, v in os.environ.items() if not k.startswith("EMBOUX_")},
+            check=False,
+        )
+    lines = [line for line in done.stdout.splitlines() if line.startswith(MARKER)]
+    if done.returncode or not lines:
+        raise RuntimeError(f"odoo_side {args[0]} failed:\n{log.read_text()[-4000:]}")
+    return json.loads(lines[-1][len(MARKER) :])
+
+
+class Bench:
+    def __init__(self, options):
+        self.options = options
+        self.db = f"emboux_bench_{os.getpid()}"
+        self.token = os.environ.get("EMBOUX_MASTER_TOKEN") or "bench-" + secrets.token_urlsafe(24)
+        self.workdir = Path(tempfile.mkdtemp(prefix="emboux-bench-"))
+        self.server = None
+        self.results = []
+        self.scale_results = []
+        self.rss = {}
+        self.report = {}
+
+    # -- helpers -----------------------------------------------------------
+    def url(self, path, prefix=None):
+        return self.server.url(path, prefix=prefix)
+
+    def master(self):
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def call(self, method, path, expect, headers=None, **kwargs):
+        response = requests.request(
+            method, self.url(path), headers=headers or self.master(), timeout=60, **kwargs
+        )
+        if response.status_code not in expect:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
+        return response.json() if response.content else None
+
+    # -- the REST API --------------------------------------------------------
+    def api_cases(self, customer_token):
+        url = self.url
+        run_tag = secrets.token_hex(3)
+
+        def seeded(i):
+            # the master's seeded domains: seed-00101 .. seed-01000
+            return f"seed-{101 + i % 900:05}.bench.example"
+
+        def post_domain(tag):
+            return lambda s, i: s.post(
+                url("/domains/"), json={"name": f"{tag}-{i}.post.example"}, timeout=60
+            )
+
+        def post_user(tag):
+            return lambda s, i: s.post(
+                url("/users/"),
+                json={"email": f"{tag}-{i}@{seeded(i)}", "password": PASSWORD},
+                timeout=60,
+            )
+
+        def post_alias(tag):
+            return lambda s, i: s.post(
+                url("/aliases/"),
+                json={"source": f"{tag}-{i}@{seeded(i)}", "destination": f"owner@{seeded(i)}"},
+                timeout=60,
+            )
+
+        master = self.master()
+        customer = {"Authorization": f"Bearer {customer_token}"}
+        cases = []
+        for conc in self.options.concurrency:
+            tag = f"b{run_tag}c{conc}"
+            cases += [
+                (
+                    conc,
+                    load.Case("GET /api/health", lambda s, i: s.get(url("/health"), timeout=60)),
+                ),
+                (
+                    conc,
+                    load.Case(
+                        "GET /web/health (Odoo's own route: the baseline)",
+                        lambda s, i: s.get(url("/health", prefix="/web"), timeout=60),
+                    ),
+                ),
+                (
+                    conc,
+                    load.Case(
+                        "GET /api/domains/ (master, 100 of 1,000)",
+                        lambda s, i: s.get(url("/domains/"), timeout=60),
+                        headers=master,
+                    ),
+                ),
+                (
+                    conc,
+                    load.Case(
+                        "GET /api/domains/ (customer token, its 100)",
+                        lambda s, i: s.get(url("/domains/"), timeout=60),
+                        headers=customer,
+                    ),
+                ),
+                (
+                    conc,
+                    load.Case(
+                        "POST /api/domains/ (create)", post_domain(tag), (201,), headers=master
+                    ),
+                ),
+                (
+                    conc,
+                    load.Case(
+                        "POST /api/users/ (create, SHA512-CRYPT)",
+                        post_user(tag),
+                        (201,),
+                        headers=master,
+                    ),
+                ),
+                (
+                    conc,
+                    load.Case(
+                        "POST /api/aliases/ (upsert, new: 201)",
+                        post_alias(tag),
+                        (201,),
+                        headers=master,
+                    ),
+                ),
+                (
+                    conc,
+                    load.Case(
+                        "POST /api/aliases/ (upsert, existing: 200)",
+                        post_alias(tag),
+                        (200,),
+                        headers=master,
+                    ),
+                ),
+            ]
+        # the order of the table: each case at every concurrency, in turn
+        names = list(dict.fromkeys(case.name for _, case in cases))
+        return sorted(cases, key=lambda c: (names.index(c[1].name), c[0]))
+
+    def bench_api(self):
+        progress("REST API: a customer key and ~1,000 domains")
+        key = self.call(
+            "POST", "/api-keys/", (201,), json={"partner_ref": CUSTOMER, "name": "bench"}
+        )
+        self.call("PUT", f"/tenants/{CUSTOMER}", (200,), json={"max_domains": 0})
+        seed = odoo_side(self.db, self.workdir, "seed-api", CUSTOMER, 1000, 100)
+        self.report["api_seed"] = seed
+        # destinations of the aliases: a mailbox on every seeded master domain
+        cases = self.api_cases(key["token"])
+        # warm both workers (lazily built FastAPI app, caches)
+        for case in {c.name: c for _, c in cases if c.name.startswith("GET")}.values():
+            load.run(case, 20, 2)
+        self.rss["before"] = odoo_processes(self.server)
+        for conc, case in cases:
+            offset = self.server.log_path.stat().st_size
+            result = load.run(case, self.options.requests, conc, self.options.max_case_seconds)
+            result.server = server_figures(self.server, offset)
+            self.results.append(result)
+            progress(
+                f"{case.name} c={conc}: {result.count} in {result.wall:.1f} s, "
+                f"{result.rps:.1f}/s, p50 {result.percentile(50):.1f} ms"
+                + (f", {result.errors} errors: {result.first_error}" if result.errors else "")
+            )
+        self.rss["after"] = odoo_processes(self.server)
+        self.report["customer_token"] = key["token"]
+
+    # -- scale ---------------------------------------------------------------
+    def bench_scale(self):
+        o = self.options
+        progress(
+            f"scale: {o.tenants} tenants, {o.domains} domains, "
+            f"{o.mailboxes_per_domain} mailboxes per domain, 1 alias per domain (SQL)"
+        )
+        self.report["scale"] = odoo_side(
+            self.db, self.workdir, "scale", o.tenants, o.domains, o.mailboxes_per_domain
+        )
+        progress("scale: the API once more")
+        url = self.url
+        customer = {"Authorization": f"Bearer {self.report['customer_token']}"}
+        total = self.report["scale"]["seed"]["domains_total"]
+        for name, request, headers in (
+            (
+                f"GET /api/domains/ (master, 100 of {total:,})",
+                lambda s, i: s.get(url("/domains/"), timeout=60),
+                self.master(),
+            ),
+            (
+                f"GET /api/domains/?offset=50000 (master, of {total:,})",
+                lambda s, i: s.get(url("/domains/?offset=50000"), timeout=60),
+                self.master(),
+            ),
+            (
+                f"GET /api/domains/ (customer token, its 100 of {total:,})",
+                lambda s, i: s.get(url("/domains/"), timeout=60),
+                customer,
+            ),
+            (
+                "GET /api/users/?domain=... (master, 2 of 200,000)",
+                lambda s, i: s.get(url(f"/users/?domain=d{1000 + i:06}.bench.example"), timeout=60),
+                self.master(),
+            ),
+        ):
+            case = load.Case(name, request, headers=headers)
+            load.run(case, 4, 2)
+            offset = self.server.log_path.stat().st_size
+            result = load.run(case, o.scale_requests, 8, o.max_case_seconds)
+            result.server = server_figures(self.server, offset)
+            self.scale_results.append(result)
+            progress(f"{name}: {result.rps:.1f}/s, p50 {result.percentile(50):.1f} ms")
+        self.rss["after scale"] = odoo_processes(self.server)
+
+    # -- output --------------------------------------------------------------
+    def print_report(self):
+        o = self.options
+        pg = subprocess.run(
+            ["psql", "-d", self.db, "-Atc", "SHOW server_version"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        print()
+        print(
+            f"Emboux benchmarks, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}, PostgreSQL {pg}"
+        )
+        print(
+            f"Odoo --workers=2 on 127.0.0.1:{self.server.port}, database {self.db}; "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in self.server.timings.items())
+        )
+        print()
+        print(
+            "1. REST API, loopback, one requests.Session per client thread; "
+            f"{o.requests} requests per case (fewer when a case passes "
+            f"{o.max_case_seconds:.0f} s); 1,000 domains present"
+        )
+
+        def api_rows(results):
+            return [
+                (
+                    r.case,
+                    r.concurrency,
+                    r.count,
+                    f"{r.rps:.1f}",
+                    f"{r.percentile(50):.1f}",
+                    f"{r.percentile(95):.1f}",
+                    f"{r.percentile(99):.1f}",
+                    f"{(r.server[1] + r.server[2]) * 1000:.1f}" if r.server else "-",
+                    r.errors,
+                )
+                for r in results
+            ]
+
+        print(
+            "   (Odoo's prefork workers close the connection after each answer, so every"
+            " request is a new\n   loopback connection; the client threads share the CPUs"
+            " with Odoo and PostgreSQL)"
+        )
+        headers = (
+            "case",
+            "conc",
+            "n",
+            "req/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "server ms",
+            "errors",
+        )
+        print(table(headers, api_rows(self.results), right=range(1, 9)))
+        print(
+            "   (server ms: median time of a request in the worker, from Odoo's own request log;"
+            " the rest of\n   p50 is waiting for a worker, the connection and the client)"
+        )
+        errors = [r for r in self.results + self.scale_results if r.errors]
+        for r in errors:
+            print(f"  ! {r.case} c={r.concurrency}: {r.errors} errors, first: {r.first_error}")
+        print()
+        print("Odoo processes, RSS in MB (the PIDs of the HTTP workers may change)")
+        stages = list(self.rss)
+        roles = list(dict.fromkeys(role for stage in stages for role, _, _ in self.rss[stage]))
+        rows = []
+        for role in roles:
+            row = [role]
+            for stage in stages:
+                found = [(pid, rss) for r, pid, rss in self.rss[stage] if r == role]
+                row.append(f"{found[0][1] / 2**20:.1f} (pid {found[0][0]})" if found else "-")
+            rows.append(row)
+        rows.append(
+            ["total"] + [f"{sum(rss for _, _, rss in self.rss[s]) / 2**20:.1f}" for s in stages]
+        )
+        print(table(["process", *stages], rows))
+
+        scale = self.report.get("scale")
+        if not scale:
+            return
+        seed = scale["seed"]
+        print()
+        print(
+            f"2. At scale: {seed['tenants_total']:,} tenants, {seed['domains_total']:,} domains, "
+            f"{seed['mailboxes_total']:,} mailboxes, {seed['aliases_total']:,} aliases "
+            f"(SQL inserts {seed['insert_s']:.1f} s, ANALYZE {seed['analyze_s']:.1f} s)"
+        )
+        if seed["null_gaps"]:
+            print(f"  ! seeded rows leave NULL what the ORM fills: {seed['null_gaps']}")
+        t = scale["timings"]
+        rows = [
+            (
+                "emboux.tenant._reconcile_domains_used(), every tenant drifted",
+                f"{t['reconcile_drift']['s'] * 1000:.1f} ms",
+                f"{t['reconcile_drift']['changed']:,} tenants corrected",
+            ),
+            (
+                "emboux.tenant._reconcile_domains_used(), nothing drifted",
+                f"{t['reconcile_clean']['s'] * 1000:.1f} ms",
+                f"{t['reconcile_clean']['changed']} changed; "
+                + f"{t['reconcile_wrong_after']} wrong afterwards",
+            ),
+            (
+                "emboux.domain._read_effective_outbound_sql(), 1 domain",
+                f"{t['read_effective_outbound_sql_1']['s'] * 1000:.2f} ms",
+                f"{scale['deep_domain']} (2 parents up)",
+            ),
+            (
+                "emboux.domain._read_effective_outbound_sql(), a tenant's domains",
+                f"{t['read_effective_outbound_sql_tenant']['s'] * 1000:.2f} ms",
+                f"{t['read_effective_outbound_sql_tenant']['domains']} domains",
+            ),
+            (
+                "SELECT count(*) FROM emboux_domain_effective_outbound",
+                f"{t['effective_outbound_all']['s'] * 1000:.0f} ms",
+                f"{t['effective_outbound_all']['rows']:,} rows (a full walk)",
+            ),
+        ]
+        print(table(("model method / query", "time", "note"), rows, right=(1,)))
+        print()
+        print(
+            "Lookups of the mail servers (queries of mailserver/): EXPLAIN ANALYZE "
+            "planning + execution, and the median round trip of 50 runs"
+        )
+        rows, seq = [], []
+        for name, r in scale["lookups"].items():
+            access = "; ".join(
+                re.sub(r"^(.*) on (\S+) \((.*)\)$", r"\3 (\1)", s)
+                .replace("Index Only Scan", "index only")
+                .replace("Index Scan", "index")
+                for s in r["scans"]
+            )
+            rows.append(
+                (
+                    name,
+                    f"{r['planning_ms']:.3f}",
+                    f"{r['execution_ms']:.3f}",
+                    f"{r['median_ms']:.3f}",
+                    r["rows"],
+                    "SEQ SCAN! " + access if r["seq_scans"] else access,
+                )
+            )
+            seq += [f"{name}: {s}" for s in r["seq_scans"]]
+        print(
+            table(
+                ("view [key]", "plan ms", "exec ms", "trip ms", "rows", "access path"),
+                rows,
+                right=range(1, 5),
+            )
+        )
+        if seq:
+            print("SEQUENTIAL SCANS on a lookup (each should use an index):")
+            for s in seq:
+                print(f"  ! {s}")
+        else:
+            print("Sequential scans on these lookups: none (every lookup uses an index).")
+        print()
+        print(f"The API at that size (concurrency 8, {o.scale_requests} requests per case)")
+        print(table(headers, api_rows(self.scale_results), right=range(1, 9)))
+
+    # -- the whole run ---------------------------------------------------------
+    def run(self):
+        started = time.monotonic()
+        self.server = LiveOdoo(
+            self.workdir, db=self.db, token=self.token, port=PORT, port_fallback=False
+        )
+        progress(f"installing the suite on {self.db} (log: {self.workdir})")
+        self.server.install()
+        progress(f"starting Odoo --workers=2 on :{self.server.port}")
+        self.server.start()
+        self.bench_api()
+        self.bench_scale()
+        log = self.server.log()
+        self.report["server_errors"] = sum(
+            1 for line in log.splitlines() if " ERROR " in line or " CRITICAL " in line
+        )
+        self.print_report()
+        print()
+        print(
+            f"Server log: {self.report['server_errors']} ERROR/CRITICAL lines. "
+            f"Whole run {time.monotonic() - started:.0f} s."
+        )
+
+    def cleanup(self):
+        if self.server:
+            self.server.stop()
+            self.server.drop()
+            progress(f"stopped Odoo, dropped {self.db}")
+        if self.report.get("server_errors") or os.environ.get("EMBOUX_BENCH_KEEP_LOGS"):
+            progress(f"logs kept in {self.workdir}")
+        else:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def options(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300, help="per case (300)")
+    parser.add_argument(
+        "--concurrency", type=lambda v: [int(c) for c in v.split(",")], default=[1, 8]
+    )
+    parser.add_argument("--max-case-seconds", type=float, default=15.0)
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--domains", type=int, default=100_000)
+    parser.add_argument("--mailboxes-per-domain", type=int, default=2)
+    parser.add_argument("--scale-requests", type=int, default=100)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    bench = Bench(options(argv))
+    if not PYTHON.exists():
+        sys.exit(f"no virtualenv at {PYTHON.parent.parent}: run `make setup` first")
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGHUP, terminate)
+    try:
+        bench.run()
+    except KeyboardInterrupt:
+        progress("interrupted")
+        return 130
+    finally:
+        bench.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    os.chdir(TOP)
+    sys.exit(main())
