@@ -544,6 +544,9 @@ def main(argv=None):
     def terminate(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
+    # Ctrl-C stops the run even when started with SIGINT ignored (a
+    # background job of a script)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, terminate)
     try:
