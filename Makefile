@@ -1,7 +1,7 @@
 # The two commands: `make run` and `make test`. See README.md.
 SHELL := /bin/bash
 
-.PHONY: run test bench setup lint clean
+.PHONY: run test bench setup lint pot clean
 
 run: ## Install what is missing, create or upgrade the database, start Odoo on :8069
 	@bash scripts/run.sh
@@ -15,6 +15,9 @@ bench: ## Benchmarks on a throwaway database: REST API figures, set-based work a
 
 lint: ## ruff check and format check (OCA style, .ruff.toml)
 	@bash scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+pot: ## Regenerate the addons' translation templates (i18n/*.pot)
+	@bash scripts/pot.sh
 
 setup: ## Only install Odoo 19 and the virtualenv
 	@bash scripts/setup.sh
