@@ -16,7 +16,7 @@ the chain of parents, else the domain itself. Two readings of the same rule:
 - SQL: the view ``emboux_domain_effective_outbound`` (domain_id, tier_id,
   enforcement, verification_status, inherited_from), for the set-based and
   per-message readers (the send decision, searches). It walks the same chain
-  with a recursive query per domain (LATERAL), so ``WHERE domain_id = X``
+  with a recursive query per linked subdomain (LATERAL), so ``WHERE domain_id = X``
   costs a few index lookups. The tests check that both readings agree.
 """
 
@@ -62,14 +62,25 @@ SELECTION_FIELDS = (
 INHERITED_FIELDS = ("outbound_tier_id", "outbound_enforcement", "verification_status")
 
 EFFECTIVE_OUTBOUND_VIEW = "emboux_domain_effective_outbound"
-# One row per domain. ``up`` climbs the chain of parents from the domain
-# (cycle-safe, as _inheritance_root); its last row is the root.
+# One row per domain. A domain without a parent is its own root: the first
+# branch reads it as it is, so a full walk (a search on an effective field)
+# recurses only for the few linked subdomains. For those, ``up`` climbs the
+# chain of parents (cycle-safe, as _inheritance_root); its last row is the
+# root. ``WHERE domain_id = X`` reaches both branches through the primary key.
 EFFECTIVE_OUTBOUND_QUERY = """
     SELECT d.id AS domain_id,
-           root.outbound_tier_id AS tier_id,
-           root.outbound_enforcement AS enforcement,
-           root.verification_status AS verification_status,
-           NULLIF(root.id, d.id) AS inherited_from
+           d.outbound_tier_id AS tier_id,
+           d.outbound_enforcement AS enforcement,
+           d.verification_status AS verification_status,
+           NULL::integer AS inherited_from
+      FROM emboux_domain d
+     WHERE d.parent_id IS NULL
+    UNION ALL
+    SELECT d.id,
+           root.outbound_tier_id,
+           root.outbound_enforcement,
+           root.verification_status,
+           NULLIF(root.id, d.id)
       FROM emboux_domain d
       CROSS JOIN LATERAL (
           WITH RECURSIVE up(id, parent_id, path) AS (
@@ -83,6 +94,7 @@ EFFECTIVE_OUTBOUND_QUERY = """
           SELECT up.id AS root_id FROM up ORDER BY cardinality(up.path) DESC LIMIT 1
       ) r
       JOIN emboux_domain root ON root.id = r.root_id
+     WHERE d.parent_id IS NOT NULL
 """
 
 
