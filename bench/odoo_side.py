@@ -215,6 +215,19 @@ def seed_api(env, customer_ref, domains, customer_domains):
     return {"domains": n, "seconds": time.perf_counter() - start}
 
 
+def prepare_send(env, first, count):
+    """Let the seeded domains ``seed-<first>`` .. send: verified, no warm-up,
+    enforcement ``off`` (every decision is computed and counted, none
+    refused), for the send-decision cases."""
+    names = [f"seed-{n:05}.bench.example" for n in range(first, first + count)]
+    domains = env["emboux.domain"].search([("name", "in", names)])
+    domains.write({"warmup_profile": False, "outbound_enforcement": "off"})
+    for domain in domains:
+        domain._set_verification("verified")
+    env.cr.commit()
+    return {"domains": len(domains)}
+
+
 def _timed(fn, repeat=1):
     times = []
     result = None
@@ -450,6 +463,8 @@ def main(argv):
     try:
         if command == "seed-api":
             result = seed_api(env, args[0], int(args[1]), int(args[2]))
+        elif command == "prepare-send":
+            result = prepare_send(env, int(args[0]), int(args[1]))
         elif command == "scale":
             result = scale(env, int(args[0]), int(args[1]), int(args[2]))
         else:

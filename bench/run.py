@@ -181,6 +181,26 @@ class Bench:
                 timeout=60,
             )
 
+        def increment(s, i):
+            return s.post(
+                url(f"/domains/{seeded(i)}/outbound/increment"),
+                json={"count": 1, "recipients": [f"r{i}@example.org"], "size_bytes": 2048},
+                timeout=60,
+            )
+
+        def policy(s, i):
+            return s.post(
+                url("/policy", prefix="/emboux"),
+                json={
+                    "request": "smtpd_access_policy",
+                    "protocol_state": "END-OF-MESSAGE",
+                    "sender": f"bench@{seeded(i)}",
+                    "recipient_count": "1",
+                    "size": "2048",
+                },
+                timeout=60,
+            )
+
         master = self.master()
         customer = {"Authorization": f"Bearer {customer_token}"}
         cases = []
@@ -247,6 +267,22 @@ class Bench:
                         headers=master,
                     ),
                 ),
+                (
+                    conc,
+                    load.Case(
+                        "POST /api/domains/{name}/outbound/increment (send decision)",
+                        increment,
+                        headers=master,
+                    ),
+                ),
+                (
+                    conc,
+                    load.Case(
+                        "POST /emboux/policy (Postfix policy: the same decision)",
+                        policy,
+                        headers=master,
+                    ),
+                ),
             ]
         # the order of the table: each case at every concurrency, in turn
         names = list(dict.fromkeys(case.name for _, case in cases))
@@ -260,6 +296,8 @@ class Bench:
         self.call("PUT", f"/tenants/{CUSTOMER}", (200,), json={"max_domains": 0})
         seed = odoo_side(self.db, self.workdir, "seed-api", CUSTOMER, 1000, 100)
         self.report["api_seed"] = seed
+        # the seeded master domains the send-decision cases use may send
+        odoo_side(self.db, self.workdir, "prepare-send", 101, 900)
         # destinations of the aliases: a mailbox on every seeded master domain
         cases = self.api_cases(key["token"])
         # warm both workers (lazily built FastAPI app, caches)

@@ -23,7 +23,6 @@ is :func:`not_authenticated`. Routes never change.
 """
 
 from dataclasses import dataclass, field
-import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, status
@@ -31,7 +30,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from odoo.api import Environment
 
-from odoo.addons.emboux_core.tools import get_config
+from odoo.addons.emboux_core.tools import is_master_token
 from odoo.addons.fastapi.dependencies import odoo_env
 
 from .schemas import ErrorOut
@@ -99,16 +98,6 @@ def api_token(
     if bearer is not None and bearer.credentials:
         return bearer.credentials
     return api_key or None
-
-
-def is_master_token(token: str | None) -> bool:
-    """Constant-time comparison with the master token, read from the
-    configuration at each call (``EMBOUX_MASTER_TOKEN`` wins over
-    ``emboux_master_token`` in odoo.conf). No configured token: no master."""
-    expected = get_config("emboux_master_token")
-    if not token or not expected:
-        return False
-    return hmac.compare_digest(token.encode("utf-8"), str(expected).encode("utf-8"))
 
 
 def master_caller(token: str | None, env: Environment) -> Caller | None:

@@ -6,6 +6,7 @@ Every function raises :class:`~odoo.addons.emboux_core.exceptions.EmbouxInputErr
 naming the field at fault; none of them touches the database.
 """
 
+import hmac
 import os
 import re
 
@@ -217,3 +218,14 @@ def get_config(option, env=None, default=None):
     if value not in (None, "", False):
         return value
     return default
+
+
+def is_master_token(token):
+    """Constant-time comparison with the master token, read from the
+    configuration at each call (``EMBOUX_MASTER_TOKEN`` wins over
+    ``emboux_master_token`` in odoo.conf). No configured token: no master.
+    The REST API and the Postfix policy route share it."""
+    expected = get_config("emboux_master_token")
+    if not token or not expected:
+        return False
+    return hmac.compare_digest(str(token).encode("utf-8"), str(expected).encode("utf-8"))

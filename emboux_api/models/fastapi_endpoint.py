@@ -19,7 +19,10 @@ DEFAULT_PREFIX = "/api"
 
 API_DESCRIPTION = """
 The REST API of the Emboux mail hosting suite: domains, mailboxes (`/users`),
-aliases and catch-alls.
+aliases and catch-alls, tenants and their API keys, outbound sending
+control (limits, warm-up, spike, the send decision of the Postfix policy
+service), mail-provider verification (Mailgun, Amazon SES), DNS checks,
+the suppression list and the providers' bounce/complaint webhooks.
 
 **Authentication**: `Authorization: Bearer <token>` or `X-API-Key: <token>`,
 either the master token (odoo.conf option `emboux_master_token`, or the
@@ -28,7 +31,10 @@ key (`POST /api-keys/`). Operations marked `x-required-role: master` need
 the master token; the others take a customer key too. No, an unknown, an
 expired or a revoked token: 401 `{"detail": "Not authenticated"}`; a
 customer key on a master operation: 403 `{"detail": "Master token
-required"}`. `GET /health`, this schema and the docs are public.
+required"}`. Public: `GET /health`, this schema, the docs, and the two
+webhooks, which are authenticated by their providers' signatures instead
+(Mailgun: HMAC with `MAILGUN_WEBHOOK_SIGNING_KEY`; SES: the SNS message
+signature).
 
 **Tenancy**: a customer sees and changes only its own tenant's domains,
 mailboxes and aliases (its requests run as a user that record rules
@@ -40,6 +46,13 @@ starts with the quota's name (`max_domains`, `max_mailboxes_per_domain`,
 `max_aliases_per_mailbox`); 0 means unlimited. A domain that the master
 suspended only the master can activate (403 `Master token required`).
 
+**Providers**: a new domain sent without `provider` gets the default of
+Settings; when Settings names none, the configured one (Mailgun when
+`MAILGUN_API_KEY` is set, else SES when `AWS_ENDPOINT_URL_SES` or
+`AWS_REGION` is), else none. A provider that fails or times out never
+loses the domain: it stays `pending` with `provider_error` set, and a
+scheduled action retries.
+
 **Conventions**: paths answer with and without a trailing slash (no redirect).
 Errors are `{"detail": ...}`: 404 unknown resource, 409 conflict (already
 exists, in any case), 422 invalid input (the detail names the field); a
@@ -47,9 +60,6 @@ failed request changes nothing. Lists take `limit` (default 100, at most
 1000) and `offset` and are ordered by name. Times are ISO 8601 UTC (`Z`).
 Create answers 201 with the object, delete 204, an action or a PUT of
 settings 200 with the result. Read-only fields sent in a body are ignored.
-
-**Not yet served**: outbound providers and verification (`provider` null,
-`verification_status` "not_started", `verified_via_parent` false).
 """
 
 

@@ -3,6 +3,11 @@ from .domains import router as domains_router
 from .users import router as users_router
 from .aliases import router as aliases_router
 from .tenancy import keys_router, tenants_router
+from .providers import router as providers_router
+from .outbound import router as outbound_router
+from .suppression import router as suppression_router
+from .dns import router as dns_router
+from .webhooks import router as webhooks_router
 
 ROUTERS = [
     health_router,
@@ -11,6 +16,11 @@ ROUTERS = [
     aliases_router,
     keys_router,
     tenants_router,
+    providers_router,
+    outbound_router,
+    suppression_router,
+    dns_router,
+    webhooks_router,
 ]
 
 TAGS_METADATA = [
@@ -23,4 +33,20 @@ TAGS_METADATA = [
         "description": "Customer API keys (master), a key's usage and delta sync.",
     },
     {"name": "tenants", "description": "Tenants: quotas and domain usage (master)."},
+    {
+        "name": "providers",
+        "description": "Mail providers (Mailgun, SES): verification, DKIM, the DNS records "
+        "to publish, subdomain registration.",
+    },
+    {
+        "name": "outbound",
+        "description": "Outbound sending: limits, counters, warm-up, the send decision of "
+        "the policy service, daily and monthly resets.",
+    },
+    {"name": "suppression", "description": "The suppression list of recipients (master)."},
+    {
+        "name": "webhooks",
+        "description": "Bounce and complaint webhooks of Mailgun and Amazon SES (public: "
+        "the provider's signature is the authentication).",
+    },
 ]

@@ -18,3 +18,8 @@ from .tenancy import (
     TenantOut,
     UsageOut,
 )
+from .provider import DnsRecordOut, VerifyOut, VerifyStatusOut
+from .outbound import IncrementIn, IncrementOut, OutboundIn, OutboundOut, ResetOut
+from .suppression import SuppressionCheckOut, SuppressionOut
+from .dns import DnsCheckItem, DnsCheckOut
+from .webhook import WebhookOut

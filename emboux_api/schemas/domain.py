@@ -21,8 +21,11 @@ class DomainCreate(BaseModel):
     )
     provider: Provider | None = Field(
         default=None,
-        description="Outbound provider of the domain; null leaves it unset until a "
-        "default provider is configured.",
+        description="Outbound provider of the domain; absent or null: the default "
+        "provider of Settings (none there: no provider). A domain with a provider starts "
+        "its verification at once, unless it is a subdomain of a wildcard parent: it is "
+        "then registered with the parent's identity and must use the parent's provider "
+        "(another one is 422 naming `provider`).",
     )
 
 

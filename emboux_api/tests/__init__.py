@@ -8,3 +8,8 @@ from . import test_endpoint
 from . import test_http
 from . import test_tenancy
 from . import test_tenancy_admin
+from . import test_providers_api
+from . import test_outbound_api
+from . import test_suppression_api
+from . import test_webhooks_api
+from . import test_dns_check_api

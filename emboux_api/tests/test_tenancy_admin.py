@@ -16,6 +16,14 @@ MASTER_OPERATIONS = {
     ("delete", "/api-keys/{key_id}"),
     ("get", "/tenants/{partner_ref}"),
     ("put", "/tenants/{partner_ref}"),
+    ("post", "/domains/{name}/ses-verify"),
+    ("get", "/domains/{name}/ses-status"),
+    ("post", "/domains/{name}/outbound/increment"),
+    ("post", "/outbound/reset-daily"),
+    ("post", "/outbound/reset-monthly"),
+    ("get", "/suppression"),
+    ("get", "/suppression/check/{email}"),
+    ("delete", "/suppression/{email}"),
 }
 
 

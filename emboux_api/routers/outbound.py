@@ -1,0 +1,111 @@
+"""Outbound sending control (API.md "Outbound", "The send decision"; v4.0,
+v5.2): the thin REST layer over ``emboux.domain.outbound_send_decision()``,
+``set_outbound_settings()``, ``_outbound_info()`` and the counter resets."""
+
+from typing import Annotated
+
+from fastapi import Body, HTTPException, status
+
+from odoo.exceptions import AccessError
+
+from ..dependencies import (
+    MASTER_TOKEN_REQUIRED,
+    AuthenticatedCaller,
+    CallerEnv,
+    master_only,
+    master_or_owner,
+)
+from ..routing import EmbouxRouter
+from ..schemas import (
+    ErrorOut,
+    IncrementIn,
+    IncrementOut,
+    OutboundIn,
+    OutboundOut,
+    ResetOut,
+)
+from .domains import Domain
+
+router = EmbouxRouter(tags=["outbound"])
+
+_NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown domain, or another tenant's"}}
+
+
+@router.get("/domains/{name}/outbound", **master_or_owner(responses=_NOT_FOUND))
+def get_outbound(domain: Domain) -> OutboundOut:
+    """The domain's sending limits, counters, warm-up and reputation."""
+    return OutboundOut(**domain._outbound_info())
+
+
+@router.put(
+    "/domains/{name}/outbound",
+    **master_or_owner(
+        responses={
+            **_NOT_FOUND,
+            403: {
+                "model": ErrorOut,
+                "description": "Master token required: a customer changed a master-only field",
+            },
+        }
+    ),
+)
+def set_outbound(domain: Domain, body: OutboundIn, caller: AuthenticatedCaller) -> OutboundOut:
+    """Change the fields sent. A customer may set its own lower caps
+    (`daily_limit`, `monthly_limit`); `outbound_tier`, `outbound_enforcement`,
+    `outbound_status`, `warmup_profile` and `spike_max_multiplier` are the
+    master's (403 `Master token required` when a customer changes one;
+    sending the value they already have is fine). 422 naming the field for
+    an unknown tier or a bad value. Setting `outbound_status` to `active`
+    lifts a pause or a guillotine."""
+    values = body.model_dump(include=body.model_fields_set)
+    try:
+        domain.set_outbound_settings(values)
+    except AccessError as exc:
+        if caller.is_master:
+            raise
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN, detail=MASTER_TOKEN_REQUIRED
+        ) from exc
+    return OutboundOut(**domain._outbound_info())
+
+
+@router.post("/domains/{name}/outbound/increment", **master_only(responses=_NOT_FOUND))
+def increment(domain: Domain, body: Annotated[IncrementIn | None, Body()] = None) -> IncrementOut:
+    """The send decision of the policy service: may the domain send
+    `count` message(s) to `recipients` of `size_bytes` bytes? The counters
+    move only when `allowed` is true, in the SQL statement that checks the
+    limits, so parallel calls never exceed a limit nor lose a count.
+
+    Refused whatever the enforcement: `suspended`, `unverified` (a
+    subdomain is verified when its parent is), `paused`, `guillotined`,
+    `suppressed` (every recipient is suppressed; suppressed ones are always
+    listed in `suppressed_recipients`). Limits, in the order reported:
+    `monthly_limit`, `daily_limit`, `warmup_cap`, `hourly_limit`, `spike`,
+    `transfer_limit`: `hard` enforcement refuses, `soft` allows, counts and
+    names the limit in `reason`, `off` allows and counts. Without a body:
+    one message, no recipients, size 0."""
+    body = body or IncrementIn()
+    return IncrementOut(
+        **domain.outbound_send_decision(
+            count=body.count, recipients=body.recipients, size_bytes=body.size_bytes
+        )
+    )
+
+
+@router.post("/outbound/reset-daily", **master_only())
+def reset_daily(env: CallerEnv) -> ResetOut:
+    """Close the day (also the daily `ir.cron`): each domain's `sent_today`
+    and today's bounces and complaints go to its daily history (kept 7
+    days; a second run on one day adds to the same day), then the day and
+    the hour restart from 0. `domains_reset` counts the domains that had
+    something to reset."""
+    return ResetOut(domains_reset=env["emboux.outbound.counter"].reset_daily())
+
+
+@router.post("/outbound/reset-monthly", **master_only())
+def reset_monthly(env: CallerEnv) -> ResetOut:
+    """Freeze the month (also the monthly `ir.cron`): each domain's
+    `sent_this_month` and transfer go to its monthly history, then
+    `sent_this_month` and `transfer_used_mb` restart from 0. `domains_reset`
+    counts the domains that had something to reset."""
+    return ResetOut(domains_reset=env["emboux.outbound.counter"].reset_monthly())

@@ -1,0 +1,767 @@
+"""Sending control of a domain: limits, warm-up, spike, hourly throttle,
+transfer limit, the atomic send decision and the reputation rates.
+
+The one SQL reading of a domain's limits is :meth:`_outbound_limits_sql`
+(the effective tier through the view ``emboux_domain_effective_outbound``,
+the domain's own caps, warm-up, spike average, reputation window). The send
+decision embeds it in a single ``UPDATE ... WHERE <every limit holds>
+RETURNING`` on the domain's counter row, so that the counters move only
+when the message is allowed, in the statement that checks them: two
+workers can neither both take the last slot nor lose a count. Under Odoo's
+REPEATABLE READ the later of two concurrent updates of one row fails to
+serialize and Odoo retries its request with a fresh snapshot. When the
+UPDATE returns nothing, a read of the same expressions says why. The
+Outbound object (GET) and the staff form read the same SQL.
+"""
+
+from datetime import timedelta
+import math
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, ConcurrencyError, MissingError
+from odoo.tools import SQL
+
+from odoo.addons.emboux_core.exceptions import EmbouxInputError
+from odoo.addons.emboux_core.tools import check_non_negative_int, normalize_email
+
+from .. import sending_config as config
+from .emboux_domain import EFFECTIVE_OUTBOUND_VIEW
+
+WARMUP_SELECTION = [
+    ("fast", "Fast (x1.8 a day)"),
+    ("standard", "Standard (x1.1 a day)"),
+    ("conservative", "Conservative (x1.05 a day)"),
+]
+# refusals that hold whatever the enforcement, in the order they are reported
+STATUS_REASONS = ("suspended", "unverified", "paused", "guillotined", "suppressed")
+# limits, in the order they are reported when several are exceeded
+LIMIT_REASONS = (
+    "monthly_limit",
+    "daily_limit",
+    "warmup_cap",
+    "hourly_limit",
+    "spike",
+    "transfer_limit",
+)
+# settings of PUT /domains/{name}/outbound that only the master may change
+MASTER_ONLY_OUTBOUND = (
+    "outbound_tier",
+    "outbound_enforcement",
+    "outbound_status",
+    "warmup_profile",
+    "spike_max_multiplier",
+)
+MAX_RECIPIENTS = 1000
+BYTES_PER_MB = 1048576
+# the non-stored fields that show the SQL state on the form
+STATE_FIELDS = (
+    "outbound_daily_limit",
+    "outbound_monthly_limit",
+    "outbound_hourly_limit",
+    "warmup_cap_today",
+    "outbound_sent_today",
+    "outbound_sent_this_month",
+    "outbound_sent_this_hour",
+    "outbound_transfer_used_bytes",
+    "outbound_bounce_rate",
+    "outbound_complaint_rate",
+    "outbound_spike_multiplier",
+)
+
+
+def _exceeded(after):
+    """``[(reason, SQL true when that limit is exceeded)]`` for the
+    counter values ``after`` (SQL expressions) the message would leave."""
+    return [
+        (
+            "monthly_limit",
+            SQL("(lim.monthly_limit > 0 AND %s > lim.monthly_limit)", after["month"]),
+        ),
+        ("daily_limit", SQL("(lim.daily_limit > 0 AND %s > lim.daily_limit)", after["day"])),
+        ("warmup_cap", SQL("(lim.warmup_cap IS NOT NULL AND %s > lim.warmup_cap)", after["day"])),
+        ("hourly_limit", SQL("(lim.hourly_limit > 0 AND %s > lim.hourly_limit)", after["hour"])),
+        ("spike", SQL("(lim.spike_allowed IS NOT NULL AND %s > lim.spike_allowed)", after["day"])),
+        (
+            "transfer_limit",
+            SQL("(lim.transfer_limit > 0 AND %s > lim.transfer_limit)", after["transfer"]),
+        ),
+    ]
+
+
+def _first_exceeded(after):
+    """SQL naming the first exceeded limit, or NULL."""
+    return SQL(
+        "CASE %s ELSE NULL END",
+        SQL(" ").join(SQL("WHEN %s THEN %s", cond, reason) for reason, cond in _exceeded(after)),
+    )
+
+
+class EmbouxDomain(models.Model):
+    _inherit = "emboux.domain"
+
+    # ------------------------------------------------------------------
+    # settings
+    # ------------------------------------------------------------------
+    outbound_daily_cap = fields.Integer(
+        string="Own Daily Cap",
+        default=0,
+        help="A lower daily limit than the tier's, set by the customer or staff. "
+        "0: the tier's limit.",
+    )
+    outbound_monthly_cap = fields.Integer(
+        string="Own Monthly Cap",
+        default=0,
+        help="A lower monthly limit than the tier's. 0: the tier's limit.",
+    )
+    warmup_profile = fields.Selection(
+        WARMUP_SELECTION,
+        string="Warm-up",
+        default=config.DEFAULT_WARMUP_PROFILE,
+        help="Progressive daily cap of a new domain: 50 messages on its first day, "
+        "multiplied by the profile's factor each day, until it reaches the daily "
+        "limit. Empty: no warm-up.",
+    )
+    warmup_started_on = fields.Date(
+        string="Warm-up Start",
+        copy=False,
+        help="First day of the warm-up. Empty: the day the domain was created.",
+    )
+    spike_max_multiplier = fields.Float(
+        string="Spike Multiplier",
+        default=0,
+        help="Today's volume may be at most this many times the average of the last "
+        "7 days. 0: the configured default (SPIKE_MAX_MULTIPLIER, 5).",
+    )
+    reputation_since = fields.Date(
+        copy=False,
+        help="Bounce and complaint rates count from this day on (set when a guillotine is lifted).",
+    )
+    outbound_status_reason = fields.Char(string="Status Reason", copy=False)
+    outbound_status_changed_at = fields.Datetime(string="Status Changed At", copy=False)
+
+    # ------------------------------------------------------------------
+    # state read from SQL (form)
+    # ------------------------------------------------------------------
+    outbound_daily_limit = fields.Integer(
+        string="Daily Limit", compute="_compute_outbound_state", help="0: no limit."
+    )
+    outbound_monthly_limit = fields.Integer(
+        string="Monthly Limit", compute="_compute_outbound_state", help="0: no limit."
+    )
+    outbound_hourly_limit = fields.Integer(
+        string="Hourly Limit", compute="_compute_outbound_state", help="0: no limit."
+    )
+    warmup_cap_today = fields.Integer(
+        string="Warm-up Cap Today",
+        compute="_compute_outbound_state",
+        help="0: the warm-up is over (or there is none).",
+    )
+    outbound_sent_today = fields.Integer(string="Sent Today", compute="_compute_outbound_state")
+    outbound_sent_this_month = fields.Integer(
+        string="Sent This Month", compute="_compute_outbound_state"
+    )
+    outbound_sent_this_hour = fields.Integer(
+        string="Sent This Hour", compute="_compute_outbound_state"
+    )
+    outbound_transfer_used_bytes = fields.Float(
+        string="Transfer This Month (bytes)", digits=(20, 0), compute="_compute_outbound_state"
+    )
+    outbound_bounce_rate = fields.Float(
+        string="Bounce Rate", digits=(16, 6), compute="_compute_outbound_state"
+    )
+    outbound_complaint_rate = fields.Float(
+        string="Complaint Rate", digits=(16, 6), compute="_compute_outbound_state"
+    )
+    outbound_spike_multiplier = fields.Float(
+        string="Effective Spike Multiplier", compute="_compute_outbound_state"
+    )
+
+    def _compute_outbound_state(self):
+        # a form being edited holds new records: read their saved origin
+        origin_ids = [domain._origin.id for domain in self if domain._origin.id]
+        states = self.browse(origin_ids).sudo()._read_outbound_state() if origin_ids else {}
+        for domain in self:
+            state = states.get(domain._origin.id) or {}
+            domain.outbound_daily_limit = state.get("daily_limit", 0)
+            domain.outbound_monthly_limit = state.get("monthly_limit", 0)
+            domain.outbound_hourly_limit = state.get("hourly_limit", 0)
+            domain.warmup_cap_today = state.get("warmup_cap") or 0
+            domain.outbound_sent_today = state.get("sent_today", 0)
+            domain.outbound_sent_this_month = state.get("sent_this_month", 0)
+            domain.outbound_sent_this_hour = state.get("sent_this_hour", 0)
+            domain.outbound_transfer_used_bytes = state.get("transfer_bytes", 0)
+            domain.outbound_bounce_rate = state.get("bounce_rate", 0.0)
+            domain.outbound_complaint_rate = state.get("complaint_rate", 0.0)
+            domain.outbound_spike_multiplier = state.get("spike_multiplier", 0.0)
+
+    @api.model
+    def _invalidate_outbound_state(self):
+        self.invalidate_model([*STATE_FIELDS, "transfer_used_mb"])
+
+    # ------------------------------------------------------------------
+    # validation and CRUD
+    # ------------------------------------------------------------------
+    @api.model
+    def _tenant_fields(self, operation):
+        # a customer may lower its own limits (PUT outbound daily_limit /
+        # monthly_limit); warm-up and spike settings stay master-only
+        fields_ = super()._tenant_fields(operation)
+        if operation == "write":
+            fields_ = fields_ | {"outbound_daily_cap", "outbound_monthly_cap"}
+        return fields_
+
+    @api.model
+    def _prepare_vals(self, vals):
+        vals = super()._prepare_vals(vals)
+        for fname, api_name in (
+            ("outbound_daily_cap", "daily_limit"),
+            ("outbound_monthly_cap", "monthly_limit"),
+        ):
+            if fname in vals:
+                value = vals[fname]
+                vals[fname] = check_non_negative_int(
+                    0 if value in (None, False) else value, api_name
+                )
+        if "warmup_profile" in vals:
+            value = vals["warmup_profile"]
+            if value in (None, False, ""):
+                vals["warmup_profile"] = False
+            elif value not in config.WARMUP_FACTORS:
+                raise EmbouxInputError(
+                    "warmup_profile",
+                    self.env._(
+                        "warmup_profile: '%(value)s' is not one of %(allowed)s",
+                        value=value,
+                        allowed=", ".join(config.WARMUP_FACTORS),
+                    ),
+                )
+        if "spike_max_multiplier" in vals:
+            value = vals["spike_max_multiplier"]
+            if value in (None, False):
+                value = 0.0
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or (value != 0 and not 1 <= value <= 1000)
+            ):
+                raise EmbouxInputError(
+                    "spike_max_multiplier",
+                    self.env._(
+                        "spike_max_multiplier: a number from 1 to 1000 is required "
+                        "(null: the default)"
+                    ),
+                )
+            vals["spike_max_multiplier"] = float(value)
+        return vals
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        domains = super().create(vals_list)
+        self.env["emboux.outbound.counter"]._ensure_rows(domains.ids)
+        return domains
+
+    def write(self, vals):
+        vals = dict(vals)
+        today = fields.Date.today()  # UTC, as the SQL of the limits
+        starting = self.browse()
+        if vals.get("warmup_profile") and "warmup_started_on" not in vals:
+            # a warm-up (re)starts from its first day when there was none
+            starting = self.filtered(lambda d: not d.warmup_profile)
+        lifted = self.browse()
+        status = vals.get("outbound_status")
+        if status:
+            changing = self.filtered(lambda d: d.outbound_status != status)
+            if changing:
+                vals.setdefault("outbound_status_changed_at", fields.Datetime.now())
+                vals.setdefault("outbound_status_reason", False)
+            if status == "active":
+                lifted = changing.filtered(lambda d: d.outbound_status == "guillotined")
+        res = super().write(vals)
+        if starting:
+            super(EmbouxDomain, starting).write({"warmup_started_on": today})
+        if lifted:
+            lifted._reset_reputation(today)
+        return res
+
+    def _reset_reputation(self, today):
+        """A lifted guillotine starts a fresh reputation window: rates count
+        from today, and today's bounces and complaints are forgotten
+        (otherwise the next bounce would guillotine the domain again)."""
+        super().write({"reputation_since": today})
+        self.env.execute_query(
+            SQL(
+                "UPDATE emboux_outbound_counter SET bounces_today = 0, complaints_today = 0"
+                " WHERE domain_id = ANY(%s)",
+                self.ids,
+            )
+        )
+        self._invalidate_outbound_state()
+
+    # ------------------------------------------------------------------
+    # the SQL of the limits
+    # ------------------------------------------------------------------
+    @api.model
+    def _outbound_limits_sql(self, domain_ids, today):
+        """SELECT of one row per domain of ``domain_ids``:
+        status, effective verification/enforcement/tier, the effective
+        daily, monthly and hourly limits (0: none), today's warm-up cap
+        (NULL: none or over), the spike ceiling of today's volume (NULL: no
+        check), the transfer limit in bytes (0: none), and the reputation
+        window's history sums (without today's counters)."""
+        fraction = config.hourly_fraction()
+        factor = SQL(
+            "CASE d.warmup_profile %s END",
+            SQL(" ").join(
+                SQL("WHEN %s THEN %s::float8", name, value)
+                for name, value in config.WARMUP_FACTORS.items()
+            ),
+        )
+        window_start = today - timedelta(days=config.HISTORY_DAYS)
+        ids = list(domain_ids)
+        # the condition on the view too: PostgreSQL does not carry an
+        # "= ANY" from d over to it, and would resolve every domain's chain
+        if len(ids) == 1:  # the send decision: plain equalities plan best
+            where = SQL("d.id = %s AND e.domain_id = %s", ids[0], ids[0])
+        else:
+            where = SQL("d.id = ANY(%s) AND e.domain_id = ANY(%s)", ids, ids)
+        return SQL(
+            """
+            SELECT d.id AS domain_id, d.name AS name, d.status AS status,
+                   d.outbound_status AS outbound_status,
+                   e.verification_status AS verification_status,
+                   e.enforcement AS enforcement,
+                   e.inherited_from AS inherited_from,
+                   t.code AS tier_code,
+                   d.warmup_profile AS warmup_profile,
+                   lv.daily_limit, lv.monthly_limit,
+                   CASE WHEN lv.daily_limit > 0
+                        THEN GREATEST(1, ceil(lv.daily_limit::numeric * %(num)s / %(den)s))::bigint
+                        ELSE 0 END AS hourly_limit,
+                   CASE WHEN wu.cap IS NULL OR (lv.daily_limit > 0 AND wu.cap >= lv.daily_limit)
+                        THEN NULL ELSE wu.cap END AS warmup_cap,
+                   sp.multiplier AS spike_multiplier,
+                   CASE WHEN sp.days > 0
+                        THEN GREATEST(sp.multiplier * hs.spike_sent / sp.days, %(spike_min)s)
+                        END AS spike_allowed,
+                   COALESCE(d.monthly_transfer_limit_mb, 0)::numeric * %(mb)s AS transfer_limit,
+                   hs.rep_sent, hs.rep_bounces, hs.rep_complaints
+              FROM emboux_domain d
+              JOIN %(view)s e ON e.domain_id = d.id
+              LEFT JOIN emboux_outbound_tier t ON t.id = e.tier_id
+             CROSS JOIN LATERAL (
+                   SELECT CASE WHEN COALESCE(t.daily_limit, 0) = 0
+                               THEN COALESCE(d.outbound_daily_cap, 0)
+                               WHEN COALESCE(d.outbound_daily_cap, 0) = 0 THEN t.daily_limit
+                               ELSE LEAST(t.daily_limit, d.outbound_daily_cap) END AS daily_limit,
+                          CASE WHEN COALESCE(t.monthly_limit, 0) = 0
+                               THEN COALESCE(d.outbound_monthly_cap, 0)
+                               WHEN COALESCE(d.outbound_monthly_cap, 0) = 0 THEN t.monthly_limit
+                               ELSE LEAST(t.monthly_limit, d.outbound_monthly_cap)
+                               END AS monthly_limit
+             ) lv
+             CROSS JOIN LATERAL (
+                   SELECT CASE WHEN d.warmup_profile IS NULL THEN NULL
+                          ELSE floor(LEAST(%(start)s * power(%(factor)s, LEAST(GREATEST(
+                                   %(today)s - COALESCE(d.warmup_started_on,
+                                                        d.create_date::date), 0), 1000)),
+                               2e9))::bigint END AS cap
+             ) wu
+             CROSS JOIN LATERAL (
+                   SELECT CASE WHEN COALESCE(d.spike_max_multiplier, 0) > 0
+                               THEN d.spike_max_multiplier ELSE %(spike_default)s END AS multiplier,
+                          LEAST(%(days)s, %(today)s - d.create_date::date) AS days
+             ) sp
+             CROSS JOIN LATERAL (
+                   SELECT COALESCE(sum(h.sent) FILTER (WHERE h.day < %(today)s), 0) AS spike_sent,
+                          COALESCE(sum(h.sent) FILTER (
+                              WHERE h.day >= COALESCE(d.reputation_since, h.day)), 0) AS rep_sent,
+                          COALESCE(sum(h.bounces) FILTER (
+                              WHERE h.day >= COALESCE(d.reputation_since, h.day)), 0)
+                              AS rep_bounces,
+                          COALESCE(sum(h.complaints) FILTER (
+                              WHERE h.day >= COALESCE(d.reputation_since, h.day)), 0)
+                              AS rep_complaints
+                     FROM emboux_outbound_daily h
+                    WHERE h.domain_id = d.id AND h.day >= %(window_start)s
+             ) hs
+             WHERE %(where)s
+            """,
+            num=fraction.numerator,
+            den=fraction.denominator,
+            spike_min=config.spike_min_volume(),
+            mb=BYTES_PER_MB,
+            view=SQL.identifier(EFFECTIVE_OUTBOUND_VIEW),
+            start=config.WARMUP_START_CAP,
+            factor=factor,
+            today=today,
+            spike_default=config.spike_max_multiplier(),
+            days=config.HISTORY_DAYS,
+            window_start=window_start,
+            where=where,
+        )
+
+    def _read_outbound_state(self, now=None):
+        """``{domain id: dict}``: the limits of :meth:`_outbound_limits_sql`
+        with the counters and the bounce and complaint rates over the
+        reputation window (history of the last 7 days, from
+        ``reputation_since`` on, plus today's counters)."""
+        if not self.ids:
+            return {}
+        now = now or fields.Datetime.now()
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        self.env.flush_all()
+        rows = self.env.execute_query_dict(
+            SQL(
+                """
+                SELECT lim.*,
+                       COALESCE(c.sent_today, 0) AS sent_today,
+                       COALESCE(c.sent_this_month, 0) AS sent_this_month,
+                       CASE WHEN c.hour_start = %s THEN c.sent_this_hour ELSE 0 END
+                           AS sent_this_hour,
+                       COALESCE(c.transfer_bytes, 0) AS transfer_bytes,
+                       COALESCE(c.bounces_today, 0) AS bounces_today,
+                       COALESCE(c.complaints_today, 0) AS complaints_today
+                  FROM (%s) lim
+                  LEFT JOIN emboux_outbound_counter c ON c.domain_id = lim.domain_id
+                """,
+                hour,
+                self._outbound_limits_sql(self.ids, now.date()),
+            )
+        )
+        states = {}
+        for row in rows:
+            sent = int(row["rep_sent"]) + row["sent_today"]
+            bounces = int(row["rep_bounces"]) + row["bounces_today"]
+            complaints = int(row["rep_complaints"]) + row["complaints_today"]
+            row.update(
+                window_sent=sent,
+                window_bounces=bounces,
+                window_complaints=complaints,
+                bounce_rate=round(bounces / sent, 6) if sent else 0.0,
+                complaint_rate=round(complaints / sent, 6) if sent else 0.0,
+                transfer_bytes=int(row["transfer_bytes"]),
+                spike_multiplier=float(row["spike_multiplier"]),
+            )
+            states[row["domain_id"]] = row
+        return states
+
+    def _outbound_info(self):
+        """The API's Outbound object of this domain (API.md)."""
+        self.ensure_one()
+        state = self._read_outbound_state()[self.id]
+        parent_id = state["inherited_from"]
+        inherited = self.sudo().browse(parent_id).name if parent_id else None
+        return {
+            "domain": self.name,
+            "outbound_tier": state["tier_code"],
+            "outbound_enforcement": state["enforcement"],
+            "outbound_status": state["outbound_status"],
+            "daily_limit": state["daily_limit"],
+            "monthly_limit": state["monthly_limit"],
+            "sent_today": state["sent_today"],
+            "sent_this_month": state["sent_this_month"],
+            "hourly_limit": state["hourly_limit"],
+            "sent_this_hour": state["sent_this_hour"],
+            "warmup_profile": state["warmup_profile"] or None,
+            "warmup_cap_today": state["warmup_cap"],
+            "spike_max_multiplier": state["spike_multiplier"],
+            "bounce_rate": state["bounce_rate"],
+            "complaint_rate": state["complaint_rate"],
+            "inherited_from": inherited,
+        }
+
+    # ------------------------------------------------------------------
+    # PUT /domains/{name}/outbound
+    # ------------------------------------------------------------------
+    def set_outbound_settings(self, values):
+        """Apply the settings of ``PUT /domains/{name}/outbound``: a dict
+        with any of ``outbound_tier``, ``outbound_enforcement``,
+        ``outbound_status``, ``warmup_profile``, ``spike_max_multiplier``
+        (master only) and ``daily_limit``, ``monthly_limit`` (the domain's
+        own caps: a value below the tier's limit caps it, 0/None or a value
+        at or above the tier's limit removes the cap). A customer sending a
+        master-only setting with the value it already has (a GET echoed
+        back) is fine; changing one is an AccessError naming it."""
+        self.ensure_one()
+        values = dict(values)
+        # bad numbers fail before anything is written
+        for api_name in ("daily_limit", "monthly_limit"):
+            if api_name in values:
+                value = values[api_name]
+                values[api_name] = check_non_negative_int(0 if value is None else value, api_name)
+        if self.env["emboux.tenant"]._is_tenant_caller():
+            current = self._outbound_info()
+            for key in MASTER_ONLY_OUTBOUND:
+                if key in values and values[key] == current[key]:
+                    values.pop(key)
+            forbidden = [key for key in MASTER_ONLY_OUTBOUND if key in values]
+            if forbidden:
+                raise AccessError(
+                    self.env._("%(field)s: only the master can change this", field=forbidden[0])
+                )
+        vals = {
+            key: values[key] for key in ("warmup_profile", "spike_max_multiplier") if key in values
+        }
+        vals = self._prepare_vals(vals)  # validated before the tier is written
+        self.set_outbound(
+            tier=values.get("outbound_tier"),
+            enforcement=values.get("outbound_enforcement"),
+            status=values.get("outbound_status"),
+        )
+        if vals:
+            self.write(vals)
+        caps = {}
+        tier = self.sudo().effective_outbound_tier_id
+        for api_name, fname, tier_limit in (
+            ("daily_limit", "outbound_daily_cap", tier.daily_limit),
+            ("monthly_limit", "outbound_monthly_cap", tier.monthly_limit),
+        ):
+            if api_name in values:
+                value = values[api_name]
+                caps[fname] = 0 if tier_limit and value >= tier_limit else value
+        if caps:
+            self.write(caps)
+        return True
+
+    def action_outbound_resume(self):
+        """Staff button: lift a pause or a guillotine (a lifted guillotine
+        starts a fresh reputation window)."""
+        self.write({"outbound_status": "active"})
+        return True
+
+    def action_outbound_pause(self):
+        self.write({"outbound_status": "paused"})
+        return True
+
+    # ------------------------------------------------------------------
+    # the send decision
+    # ------------------------------------------------------------------
+    @api.model
+    def _check_send_input(self, count, recipients, size_bytes):
+        if count is None or isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise EmbouxInputError(
+                "count", self.env._("count: a positive whole number is required")
+            )
+        count = check_non_negative_int(count, "count")
+        if recipients is None:
+            recipients = []
+        if not isinstance(recipients, (list, tuple)):
+            raise EmbouxInputError(
+                "recipients", self.env._("recipients: a list of e-mail addresses is required")
+            )
+        if len(recipients) > MAX_RECIPIENTS:
+            raise EmbouxInputError(
+                "recipients",
+                self.env._("recipients: at most %(max)s addresses", max=MAX_RECIPIENTS),
+            )
+        normalised = list(dict.fromkeys(normalize_email(r, field="recipients") for r in recipients))
+        if isinstance(size_bytes, bool) or not isinstance(size_bytes, int):
+            raise EmbouxInputError(
+                "size_bytes", self.env._("size_bytes: a non-negative whole number is required")
+            )
+        size = check_non_negative_int(size_bytes, "size_bytes")
+        return count, normalised, size
+
+    @api.model
+    def _outbound_send_by_name(self, name, count=1, recipients=None, size_bytes=0):
+        """The send decision for the domain called ``name`` (the policy
+        service's entry point): MissingError when it is not hosted here."""
+        domain = self.sudo()._find_by_name(name)
+        if not domain:
+            raise MissingError(
+                self.env._("name: the domain '%(name)s' is not hosted here", name=name)
+            )
+        return domain.outbound_send_decision(count, recipients, size_bytes)
+
+    def outbound_send_decision(self, count=1, recipients=None, size_bytes=0):
+        """May this domain send ``count`` message(s) to ``recipients`` of
+        ``size_bytes`` bytes? Counts them when it may. Answers the API's
+        dict: ``allowed``, ``reason``, ``suppressed_recipients``,
+        ``sent_today``, ``daily_limit``, ``remaining_today``.
+
+        Refused whatever the enforcement: suspended, unverified (the
+        effective verification), paused, guillotined, suppressed (every
+        recipient is). Over a limit (monthly, daily, warm-up cap, hourly,
+        spike, transfer) ``hard`` refuses, ``soft`` allows, counts and names
+        the limit in ``reason``, ``off`` allows and counts."""
+        self.ensure_one()
+        count, recipients, size = self._check_send_input(count, recipients, size_bytes)
+        suppressed = self.env["emboux.suppression"].sudo()._suppressed_among(recipients)
+        all_suppressed = bool(recipients) and len(suppressed) == len(recipients)
+        now = fields.Datetime.now()
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        self.env.flush_all()
+        lim = self.sudo()._outbound_limits_sql(self.ids, now.date())
+        this_hour = SQL("(CASE WHEN c.hour_start = %s THEN c.sent_this_hour ELSE 0 END)", hour)
+        before = {
+            "month": SQL("(c.sent_this_month + %s)", count),
+            "day": SQL("(c.sent_today + %s)", count),
+            "hour": SQL("(%s + %s)", this_hour, count),
+            "transfer": SQL("(c.transfer_bytes + %s)", size),
+        }
+        after = {
+            "month": SQL("c.sent_this_month"),
+            "day": SQL("c.sent_today"),
+            "hour": SQL("c.sent_this_hour"),
+            "transfer": SQL("c.transfer_bytes"),
+        }
+        any_exceeded = SQL(" OR ").join(cond for _reason, cond in _exceeded(before))
+        for _attempt in range(2):
+            rows = self.env.execute_query_dict(
+                SQL(
+                    """
+                    WITH lim AS (%(lim)s),
+                    upd AS (
+                        UPDATE emboux_outbound_counter c
+                           SET sent_today = c.sent_today + %(count)s,
+                               sent_this_month = c.sent_this_month + %(count)s,
+                               sent_this_hour = %(this_hour)s + %(count)s,
+                               hour_start = %(hour)s,
+                               transfer_bytes = c.transfer_bytes + %(size)s
+                          FROM lim
+                         WHERE c.domain_id = lim.domain_id
+                           AND lim.status = 'active'
+                           AND lim.verification_status = 'verified'
+                           AND lim.outbound_status = 'active'
+                           AND NOT %(all_suppressed)s
+                           AND (lim.enforcement <> 'hard' OR NOT (%(any_exceeded)s))
+                        RETURNING c.domain_id, c.sent_today, c.transfer_bytes,
+                                  lim.enforcement, lim.daily_limit, lim.warmup_cap,
+                                  %(over)s AS over
+                    ), mirror AS (
+                        UPDATE emboux_domain d
+                           SET transfer_used_mb = floor(upd.transfer_bytes / %(mb)s)
+                          FROM upd
+                         WHERE d.id = upd.domain_id
+                           AND COALESCE(d.transfer_used_mb, 0) < floor(upd.transfer_bytes / %(mb)s)
+                    )
+                    SELECT * FROM upd
+                    """,
+                    lim=lim,
+                    count=count,
+                    this_hour=this_hour,
+                    hour=hour,
+                    size=size,
+                    all_suppressed=all_suppressed,
+                    any_exceeded=any_exceeded,
+                    over=_first_exceeded(after),
+                    mb=BYTES_PER_MB,
+                )
+            )
+            if rows:
+                row = rows[0]
+                self._invalidate_outbound_state()
+                self.env["emboux.outbound.counter"].invalidate_model()
+                reason = row["over"] if row["enforcement"] == "soft" else None
+                return self._send_answer(True, reason, suppressed, row)
+            # refused, or no counter row yet: read why, with the same SQL
+            why = self.env.execute_query_dict(
+                SQL(
+                    """
+                    WITH lim AS (%s)
+                    SELECT lim.*, c.id AS counter_id, COALESCE(c.sent_today, 0) AS sent_today,
+                           %s AS over
+                      FROM lim LEFT JOIN emboux_outbound_counter c ON c.domain_id = lim.domain_id
+                    """,
+                    lim,
+                    _first_exceeded(before),
+                )
+            )
+            if not why:
+                raise MissingError(self.env._("The domain %(name)s is gone.", name=self.name))
+            why = why[0]
+            if why["counter_id"] is None:
+                self.env["emboux.outbound.counter"]._ensure_rows(self.ids)
+                continue
+            reason = self._refusal_reason(why, all_suppressed)
+            if reason is None:
+                # the snapshot cannot explain the refusal: let Odoo retry
+                raise ConcurrencyError(f"send decision of {self.name}: refused without a reason")
+            return self._send_answer(False, reason, suppressed, why)
+        raise ConcurrencyError(f"send decision of {self.name}: no counter row")
+
+    @api.model
+    def _refusal_reason(self, why, all_suppressed):
+        if why["status"] != "active":
+            return "suspended"
+        if why["verification_status"] != "verified":
+            return "unverified"
+        if why["outbound_status"] in ("paused", "guillotined"):
+            return why["outbound_status"]
+        if all_suppressed:
+            return "suppressed"
+        if why["enforcement"] == "hard":
+            return why["over"]
+        return None
+
+    @api.model
+    def _send_answer(self, allowed, reason, suppressed, row):
+        sent_today = row["sent_today"]
+        daily_limit = row["daily_limit"]
+        ceilings = [x for x in (daily_limit or None, row["warmup_cap"]) if x]
+        remaining = max(0, min(ceilings) - sent_today) if ceilings else None
+        return {
+            "allowed": allowed,
+            "reason": reason,
+            "suppressed_recipients": suppressed,
+            "sent_today": sent_today,
+            "daily_limit": daily_limit,
+            "remaining_today": remaining,
+        }
+
+    # ------------------------------------------------------------------
+    # reputation
+    # ------------------------------------------------------------------
+    def _count_reputation_event(self, kind, quantity):
+        """Add ``quantity`` bounces or complaints to today's counters."""
+        self.ensure_one()
+        column = SQL.identifier("bounces_today" if kind == "bounce" else "complaints_today")
+        self.env["emboux.outbound.counter"]._ensure_rows(self.ids)
+        self.env.execute_query(
+            SQL(
+                "UPDATE emboux_outbound_counter SET %s = %s + %s WHERE domain_id = %s",
+                column,
+                column,
+                quantity,
+                self.id,
+            )
+        )
+        self._invalidate_outbound_state()
+
+    def _check_guillotine(self):
+        """Guillotine this domain (outbound_status ``guillotined``) when, over
+        the reputation window, it sent at least GUILLOTINE_MIN_VOLUME
+        messages and its bounce rate exceeds BOUNCE_RATE_THRESHOLD or its
+        complaint rate COMPLAINT_RATE_THRESHOLD. True when the domain is
+        guillotined afterwards."""
+        self.ensure_one()
+        domain = self.sudo()
+        if domain.outbound_status == "guillotined":
+            return True
+        state = domain._read_outbound_state()[domain.id]
+        if state["window_sent"] < config.guillotine_min_volume():
+            return False
+        bounce_limit = config.bounce_rate_threshold()
+        complaint_limit = config.complaint_rate_threshold()
+        rates = (
+            ("bounce", state["window_bounces"] / state["window_sent"], bounce_limit),
+            ("complaint", state["window_complaints"] / state["window_sent"], complaint_limit),
+        )
+        for kind, rate, limit in rates:
+            if rate > limit:
+                domain.write(
+                    {
+                        "outbound_status": "guillotined",
+                        "outbound_status_reason": self.env._(
+                            "%(kind)s rate %(rate).2f%% over %(sent)s messages "
+                            "exceeds %(limit).2f%%",
+                            kind=kind,
+                            rate=rate * 100,
+                            sent=state["window_sent"],
+                            limit=limit * 100,
+                        ),
+                    }
+                )
+                return True
+        return False

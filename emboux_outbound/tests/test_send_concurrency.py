@@ -1,0 +1,163 @@
+"""The send decision under parallel requests: threads, each with its own
+cursor (its own PostgreSQL transaction, as separate Odoo workers), commit
+their decisions and retry on serialization failures as
+``odoo.service.model.retrying`` does. Everything they commit is removed at
+the end."""
+
+import os
+import random
+import threading
+import time
+from unittest.mock import patch
+import uuid
+
+from odoo import SUPERUSER_ID, api
+from odoo.exceptions import ConcurrencyError
+from odoo.orm.environments import Transaction
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
+
+from ..models.emboux_outbound_counter import LAST_DAILY_RESET_PARAM
+from .sending_common import SENDING_ENV
+
+THREADS = 6
+RETRIES = 60
+
+
+@tagged("post_install", "-at_install")
+class TestSendConcurrency(TransactionCase):
+    def setUp(self):
+        super().setUp()
+        self.tag = uuid.uuid4().hex[:8]
+        # the hourly throttle at the daily limit: only the daily limit binds
+        env_patch = patch.dict(
+            os.environ, {**dict.fromkeys(SENDING_ENV, ""), "HOURLY_FRACTION": "1"}
+        )
+        env_patch.start()
+        self.addCleanup(env_patch.stop)
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            tier = env["emboux.outbound.tier"].create(
+                {"code": f"race-{self.tag}", "name": "Race", "daily_limit": 10, "monthly_limit": 0}
+            )
+            domain = env["emboux.domain"].create(
+                {
+                    "name": f"race-{self.tag}.test",
+                    "outbound_tier_id": tier.id,
+                    "verification_status": "verified",
+                    "warmup_profile": False,
+                }
+            )
+            self.tier_id, self.domain_id = tier.id, domain.id
+            self.last_reset = env["ir.config_parameter"].get_param(LAST_DAILY_RESET_PARAM)
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            # a committed reset leaves its date behind: put the old one back
+            env["ir.config_parameter"].set_param(LAST_DAILY_RESET_PARAM, self.last_reset)
+            env["emboux.domain"].browse(self.domain_id).unlink()
+            env["emboux.outbound.tier"].browse(self.tier_id).unlink()
+
+    def race(self, sends_per_thread, count=1):
+        """``THREADS`` threads send ``sends_per_thread`` decisions each, at
+        once; returns every answer and the number of retries."""
+        barrier = threading.Barrier(THREADS, timeout=30)
+        answers, errors, retries = [], [], []
+        lock = threading.Lock()
+
+        def run():
+            try:
+                with self.registry.cursor() as cr:
+                    barrier.wait()
+                    for _send in range(sends_per_thread):
+                        for _attempt in range(RETRIES):
+                            # a fresh transaction, as each Odoo request
+                            cr.transaction = Transaction(self.registry)
+                            env = api.Environment(cr, SUPERUSER_ID, {})
+                            try:
+                                answer = (
+                                    env["emboux.domain"]
+                                    .browse(self.domain_id)
+                                    .outbound_send_decision(count=count)
+                                )
+                                cr.commit()
+                                with lock:
+                                    answers.append(answer)
+                                break
+                            except (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, ConcurrencyError):
+                                cr.rollback()
+                                with lock:
+                                    retries.append(1)
+                                time.sleep(random.uniform(0.0, 0.05))
+                        else:
+                            raise AssertionError("out of retries")
+            except Exception as exc:  # noqa: BLE001 -- asserted below
+                with lock:
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _i in range(THREADS)]
+        with mute_logger("odoo.sql_db"):
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(120)
+        self.assertFalse(any(thread.is_alive() for thread in threads), "a thread hangs")
+        self.assertEqual(errors, [])
+        self.assertEqual(len(answers), THREADS * sends_per_thread)
+        return answers, len(retries)
+
+    def committed_counters(self):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT sent_today, sent_this_month FROM emboux_outbound_counter"
+                " WHERE domain_id = %s",
+                [self.domain_id],
+            )
+            return cr.fetchone()
+
+    def test_never_over_the_limit(self):
+        answers, _retries = self.race(sends_per_thread=4)
+        allowed = [a for a in answers if a["allowed"]]
+        refused = [a for a in answers if not a["allowed"]]
+        self.assertEqual(len(allowed), 10)
+        self.assertEqual({a["reason"] for a in refused}, {"daily_limit"})
+        self.assertEqual(sorted(a["sent_today"] for a in allowed), list(range(1, 11)))
+        self.assertEqual(self.committed_counters(), (10, 10))
+
+    def test_no_count_lost(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["emboux.domain"].browse(self.domain_id).outbound_enforcement = "off"
+        answers, retries = self.race(sends_per_thread=8, count=2)
+        self.assertTrue(all(a["allowed"] for a in answers))
+        # every answer saw its own increment: all distinct
+        self.assertEqual(
+            sorted(a["sent_today"] for a in answers), list(range(2, 2 * THREADS * 8 + 1, 2))
+        )
+        self.assertEqual(self.committed_counters(), (2 * THREADS * 8, 2 * THREADS * 8))
+        self.assertGreaterEqual(retries, 0)
+
+    def test_reset_cron_retries_after_losing_a_race(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["emboux.domain"].browse(self.domain_id).outbound_send_decision(count=2)
+        with self.registry.cursor() as cron_cr:
+            cron_env = api.Environment(cron_cr, SUPERUSER_ID, {})
+            cron_cr.execute("SELECT 1")  # the cron's snapshot starts here
+            with self.registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                env["emboux.domain"].browse(self.domain_id).outbound_send_decision(count=3)
+            # the counter row changed after the snapshot: the first attempt
+            # fails to serialize, the second one resets
+            with mute_logger("odoo.sql_db"):
+                reset = cron_env["emboux.outbound.counter"]._cron_reset_daily()
+            self.assertGreaterEqual(reset, 1)
+            cron_cr.execute(
+                "SELECT sum(sent) FROM emboux_outbound_daily WHERE domain_id = %s",
+                [self.domain_id],
+            )
+            self.assertEqual(cron_cr.fetchone(), (5,))
+        self.assertEqual(self.committed_counters(), (0, 5))
