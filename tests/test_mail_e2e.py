@@ -59,6 +59,29 @@ PASSWORDS = {
     "dave@e2e-s.test": "dave password 12",
 }
 ALICE_NEW_PASSWORD = "alice changed it 2"
+# the daemons of a minimal private Postfix (master.cf, no chroot), after its smtpd
+POSTFIX_SERVICES = [
+    "pickup unix n - n 60 1 pickup",
+    "cleanup unix n - n - 0 cleanup",
+    "qmgr unix n - n 300 1 qmgr",
+    "rewrite unix - - n - - trivial-rewrite",
+    "bounce unix - - n - 0 bounce",
+    "defer unix - - n - 0 bounce",
+    "trace unix - - n - 0 bounce",
+    "verify unix - - n - 1 verify",
+    "flush unix n - n 1000? 0 flush",
+    "proxymap unix - - n - - proxymap",
+    "smtp unix - - n - - smtp",
+    "relay unix - - n - - smtp",
+    "showq unix n - n - - showq",
+    "error unix - - n - - error",
+    "retry unix - - n - - error",
+    "discard unix - - n - - discard",
+    "lmtp unix - - n - - lmtp",
+    "anvil unix - - n - 1 anvil",
+    "scache unix - - n - 1 scache",
+    "postlog unix-dgram n - n - 1 postlogd",
+]
 
 
 # --- helpers ------------------------------------------------------------------
@@ -309,29 +332,7 @@ minimal_backoff_time = 2s
             ]
         )
         # a minimal master.cf: no chroot, smtpd on the loopback test port only
-        services = [
-            f"{HOST}:{SMTP_PORT} inet n - n - - smtpd",
-            "pickup unix n - n 60 1 pickup",
-            "cleanup unix n - n - 0 cleanup",
-            "qmgr unix n - n 300 1 qmgr",
-            "rewrite unix - - n - - trivial-rewrite",
-            "bounce unix - - n - 0 bounce",
-            "defer unix - - n - 0 bounce",
-            "trace unix - - n - 0 bounce",
-            "verify unix - - n - 1 verify",
-            "flush unix n - n 1000? 0 flush",
-            "proxymap unix - - n - - proxymap",
-            "smtp unix - - n - - smtp",
-            "relay unix - - n - - smtp",
-            "showq unix n - n - - showq",
-            "error unix - - n - - error",
-            "retry unix - - n - - error",
-            "discard unix - - n - - discard",
-            "lmtp unix - - n - - lmtp",
-            "anvil unix - - n - 1 anvil",
-            "scache unix - - n - 1 scache",
-            "postlog unix-dgram n - n - 1 postlogd",
-        ]
+        services = [f"{HOST}:{SMTP_PORT} inet n - n - - smtpd", *POSTFIX_SERVICES]
         (self.pf_dir / "master.cf").write_text("\n".join(services) + "\n")
 
     def configure_dovecot(self):

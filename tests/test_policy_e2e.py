@@ -24,7 +24,7 @@ import tempfile
 from live_odoo import TOP, LiveOdoo, odoo_command
 import pytest
 import requests
-from test_mail_e2e import HOST, ensure_packages, port_open, run, wait_port
+from test_mail_e2e import HOST, POSTFIX_SERVICES, ensure_packages, port_open, run, wait_port
 
 SUBMIT_PORT, POLICY_PORT = 2587, 10041
 TOKEN = "policy-e2e-" + secrets.token_urlsafe(12)
@@ -90,26 +90,7 @@ smtpd_end_of_data_restrictions = {policy}
 smtpd_policy_service_default_action = 451 4.3.5 Policy service unavailable
 smtpd_policy_service_max_idle = 10s
 """)
-        services = [
-            f"{HOST}:{SUBMIT_PORT} inet n - n - - smtpd",
-            "pickup unix n - n 60 1 pickup",
-            "cleanup unix n - n - 0 cleanup",
-            "qmgr unix n - n 300 1 qmgr",
-            "rewrite unix - - n - - trivial-rewrite",
-            "bounce unix - - n - 0 bounce",
-            "defer unix - - n - 0 bounce",
-            "trace unix - - n - 0 bounce",
-            "verify unix - - n - 1 verify",
-            "flush unix n - n 1000? 0 flush",
-            "proxymap unix - - n - - proxymap",
-            "showq unix n - n - - showq",
-            "error unix - - n - - error",
-            "retry unix - - n - - error",
-            "discard unix - - n - - discard",
-            "anvil unix - - n - 1 anvil",
-            "scache unix - - n - 1 scache",
-            "postlog unix-dgram n - n - 1 postlogd",
-        ]
+        services = [f"{HOST}:{SUBMIT_PORT} inet n - n - - smtpd", *POSTFIX_SERVICES]
         (self.dir / "master.cf").write_text("\n".join(services) + "\n")
 
     def start(self):

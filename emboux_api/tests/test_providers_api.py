@@ -11,15 +11,6 @@ MASTER_BODY = "Master token required"
 class TestProvidersApi(ProviderServersMixin, TenancyCase):
     """The provider routes against the fake Mailgun and moto (SES)."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.start_provider_servers()
-
-    def setUp(self):
-        super().setUp()
-        self.reset_provider_servers()
-
     def create(self, body, token=None, code=201):
         kwargs = {"token": token} if token else {}
         return self.assertStatus(self.api("POST", "/domains/", json=body, **kwargs), code)

@@ -28,6 +28,12 @@ CONFIG_OPTIONS = [
     ("emboux_complaint_rate_threshold", "COMPLAINT_RATE_THRESHOLD", "0.001", False),
     ("emboux_hourly_fraction", "HOURLY_FRACTION", "1/6", False),
     ("emboux_spike_max_multiplier", "SPIKE_MAX_MULTIPLIER", "5", False),
+    ("emboux_spike_min_volume", "SPIKE_MIN_VOLUME", "100", False),
+    ("emboux_guillotine_min_volume", "GUILLOTINE_MIN_VOLUME", "200", False),
+    ("emboux_ses_topic_arns", "EMBOUX_SES_TOPIC_ARNS", None, False),
+    ("emboux_sns_allowed_hosts", "EMBOUX_SNS_ALLOWED_HOSTS", None, False),
+    ("emboux_mailserver_db_role", "EMBOUX_MAILSERVER_DB_ROLE", "emboux_mailserver", False),
+    ("emboux_mailserver_db_password", "EMBOUX_MAILSERVER_DB_PASSWORD", None, True),
 ]
 MASK = "••••••••"
 

@@ -32,9 +32,17 @@ def _free_port(ports):
 
 
 class ProviderServersMixin:
-    """``cls.mailgun`` (FakeMailgun) and ``cls.moto_url``; call
-    ``cls.start_provider_servers()`` in setUpClass and
-    ``self.reset_provider_servers()`` in setUp."""
+    """``cls.mailgun`` (FakeMailgun) and ``cls.moto_url``, started once per
+    class and reset before each test. List it before the test case class."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.start_provider_servers()
+
+    def setUp(self):
+        super().setUp()
+        self.reset_provider_servers()
 
     @classmethod
     def start_provider_servers(cls):

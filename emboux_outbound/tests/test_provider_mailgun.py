@@ -12,15 +12,6 @@ LOGGER = "odoo.addons.emboux_outbound"
 class TestProviderMailgun(ProviderServersMixin, OutboundCase):
     """Mailgun through ``requests`` against the fake Mailgun server."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.start_provider_servers()
-
-    def setUp(self):
-        super().setUp()
-        self.reset_provider_servers()
-
     def make(self, name, **vals):
         return self.Domain.create({"name": name, "provider": "mailgun", **vals})
 

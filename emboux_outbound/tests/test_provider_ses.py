@@ -28,15 +28,6 @@ class TestProviderSes(ProviderServersMixin, OutboundCase):
     """SES through boto3 against a moto server; the Pending state, which
     moto never reports, through botocore's Stubber."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.start_provider_servers()
-
-    def setUp(self):
-        super().setUp()
-        self.reset_provider_servers()
-
     def make(self, name, **vals):
         return self.Domain.create({"name": name, "provider": "ses", **vals})
 

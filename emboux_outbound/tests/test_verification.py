@@ -21,15 +21,6 @@ from .provider_common import MAILGUN_KEY, ProviderServersMixin
 class TestVerification(ProviderServersMixin, OutboundCase):
     """The domain's provider methods as the front doors call them."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.start_provider_servers()
-
-    def setUp(self):
-        super().setUp()
-        self.reset_provider_servers()
-
     def test_records_without_provider_are_emboux_saas_ones(self):
         with patch.dict(os.environ, {"EMBOUX_MAIL_HOST": "mx.emboux.test"}):
             records = self.domain_a._dns_records_to_publish()
@@ -209,15 +200,6 @@ class TestVerification(ProviderServersMixin, OutboundCase):
 class TestPortalVerification(ProviderServersMixin, PortalCase):
     """The customer portal's domain page: the records to publish and the
     verify button."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.start_provider_servers()
-
-    def setUp(self):
-        super().setUp()
-        self.reset_provider_servers()
 
     def test_domain_page_shows_provider_records_and_verifies(self):
         self.domain_a.sudo().provider = "ses"
