@@ -48,6 +48,7 @@ from odoo.addons.fastapi.context import odoo_env_ctx
 
 _logger = logging.getLogger(__name__)
 
+BODY_PARSE_ERROR = "There was an error parsing the body"  # fastapi.routing
 HTTP_422 = 422  # status.HTTP_422_UNPROCESSABLE_* changed names across starlette versions
 
 
@@ -79,7 +80,14 @@ def _integrity_detail(exc):
 
 def to_http_exception(exc):
     """The ``HTTPException`` answering ``exc``, or None to let it through."""
-    if isinstance(exc, HTTPException):
+    if isinstance(exc, StarletteHTTPException):  # FastAPI's own, and its body parser's
+        if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.detail == BODY_PARSE_ERROR:
+            # FastAPI's answer to a body its JSON decoder gave up on (absurd
+            # nesting): invalid input like any other malformed JSON
+            return HTTPException(
+                status_code=HTTP_422,
+                detail=[{"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error"}],
+            )
         return None
     if isinstance(exc, RequestValidationError):
         errors = [
@@ -175,3 +183,25 @@ class HTTPExceptionLogLevelMiddleware:
             if not hasattr(exc, "loglevel"):
                 exc.loglevel = logging.INFO
             raise
+
+
+class DocsTrailingSlashMiddleware:
+    """``/openapi.json/``, ``/docs/`` and ``/redoc/`` answer as without the
+    slash (API.md: trailing slash optional everywhere), instead of
+    Starlette's redirect. The routers' own paths have twins
+    (:class:`EmbouxRouter`); FastAPI's documentation routes do not."""
+
+    DOC_PATHS = ("/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect")
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path") or ""
+        if scope.get("type") == "http" and path.endswith("/"):
+            stripped = path.rstrip("/")
+            if stripped.endswith(self.DOC_PATHS):
+                scope = dict(scope, path=stripped)
+                if scope.get("raw_path"):
+                    scope["raw_path"] = scope["raw_path"].rstrip(b"/")
+        await self.app(scope, receive, send)

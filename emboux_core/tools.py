@@ -46,7 +46,7 @@ def normalize_domain(name, field="name"):
     """Return ``name`` as stored: stripped, lower-case, without the trailing
     dot, internationalised labels in punycode (IDNA 2008 with UTS #46
     mapping). At least two labels of 1-63 letters, digits or inner hyphens,
-    253 characters at most."""
+    253 characters at most, the last one not all digits."""
     if not isinstance(name, str) or not name.strip():
         raise EmbouxInputError(field, _("%(field)s: a domain name is required", field=field))
     shown = name if len(name) <= 80 else name[:77] + "..."
@@ -89,6 +89,9 @@ def normalize_domain(name, field="name"):
                 idna.decode(label)
             except (idna.IDNAError, UnicodeError, ValueError) as exc:
                 raise EmbouxInputError(field, invalid) from exc
+    if labels[-1].isdigit():
+        # no top-level domain is numeric (RFC 3696 2): an IP address is no domain
+        raise EmbouxInputError(field, invalid)
     return value
 
 

@@ -11,7 +11,7 @@ from odoo.addons.emboux_core.tools import get_config
 
 from ..dependencies import authenticated_caller_impl, master_or_customer_caller_impl
 from ..routers import ROUTERS, TAGS_METADATA
-from ..routing import HTTPExceptionLogLevelMiddleware
+from ..routing import DocsTrailingSlashMiddleware, HTTPExceptionLogLevelMiddleware
 
 _logger = logging.getLogger(__name__)
 
@@ -83,7 +83,11 @@ class FastapiEndpoint(models.Model):
     def _get_fastapi_app_middlewares(self) -> list[Middleware]:
         middlewares = super()._get_fastapi_app_middlewares()
         if self.app == "emboux":
-            middlewares = [*middlewares, Middleware(HTTPExceptionLogLevelMiddleware)]
+            middlewares = [
+                *middlewares,
+                Middleware(HTTPExceptionLogLevelMiddleware),
+                Middleware(DocsTrailingSlashMiddleware),
+            ]
         return middlewares
 
     def _prepare_fastapi_app_params(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from fastapi import Depends, HTTPException, Path, Response, status
 
 from odoo.exceptions import AccessError
 
+from odoo.addons.emboux_core.exceptions import EmbouxInputError
 from odoo.addons.emboux_saas.exceptions import EmbouxQuotaError
 
 from ..dependencies import (
@@ -39,8 +40,13 @@ def domain_from_path(
     name: Annotated[str, Path(description="Domain name, any case, Unicode or punycode")],
     env: CallerEnv,
 ):
-    """The domain named in the path (404 when unknown or not the caller's)."""
-    domain = env["emboux.domain"]._find_by_name(name)
+    """The domain named in the path (404 when unknown or not the caller's;
+    a name that is no valid domain name is unknown too: API.md, reading an
+    unknown name answers 404)."""
+    try:
+        domain = env["emboux.domain"]._find_by_name(name)
+    except EmbouxInputError:
+        domain = None
     if not domain:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Domain not found")
     return domain

@@ -19,6 +19,7 @@ from ..schemas import (
     TenantOut,
     UsageOut,
 )
+from ..schemas.common import Text
 
 keys_router = EmbouxRouter(tags=["api-keys"])
 tenants_router = EmbouxRouter(tags=["tenants"])
@@ -49,7 +50,7 @@ def create_api_key(body: ApiKeyCreate, env: CallerEnv) -> ApiKeyCreated:
 def list_api_keys(
     env: CallerEnv,
     page: Paging,
-    partner_ref: Annotated[str | None, Query(description="Only this tenant's keys")] = None,
+    partner_ref: Annotated[Text | None, Query(description="Only this tenant's keys")] = None,
 ) -> list[ApiKeyOut]:
     """Every API key, revoked and expired ones included (see `state`),
     ordered by name then id; never a token. An unknown `partner_ref` gives

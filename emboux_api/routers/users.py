@@ -2,6 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query, Response, status
 
+from odoo.addons.emboux_core.exceptions import EmbouxInputError
 from odoo.addons.emboux_core.tools import normalize_domain
 
 from ..dependencies import CallerEnv, Paging, master_or_owner
@@ -18,8 +19,12 @@ def mailbox_from_path(
     email: Annotated[str, Path(description="Address of the mailbox, any case")],
     env: CallerEnv,
 ):
-    """The mailbox at the address in the path, archived ones included."""
-    mailbox = env["emboux.mailbox"]._find_by_email(email)
+    """The mailbox at the address in the path, archived ones included (an
+    address that is not valid is unknown too: 404)."""
+    try:
+        mailbox = env["emboux.mailbox"]._find_by_email(email)
+    except EmbouxInputError:
+        mailbox = None
     if not mailbox:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Mailbox not found")
     return mailbox

@@ -26,7 +26,9 @@ def _clean_text(value: str) -> str:
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 Text = Annotated[str, AfterValidator(_clean_text)]
-Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+# strict: 12 is a count, "12", 12.0 and true are not (422, API.md "Validation")
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT)]
+Flag = Annotated[bool, Field(strict=True)]
 
 
 class ErrorOut(BaseModel):

@@ -2,7 +2,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .common import Count, Text, UtcDatetime
+from .common import Count, Flag, Text, UtcDatetime
 
 Provider = Literal["mailgun", "ses"]
 VerificationStatus = Literal["not_started", "pending", "verified", "failed"]
@@ -105,7 +105,7 @@ class ParentIn(BaseModel):
         description="Name of the parent domain; null unlinks. Not sent: unchanged.",
         examples=["example.com"],
     )
-    wildcard: bool | None = Field(
+    wildcard: Flag | None = Field(
         default=None,
         description="Make this domain a wildcard parent (its new and existing subdomains "
         "link to it). Not sent or null: unchanged.",

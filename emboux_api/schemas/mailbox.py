@@ -1,6 +1,6 @@
 from pydantic import BaseModel, ConfigDict, Field
 
-from .common import Count, Text, UtcDatetime
+from .common import Count, Flag, Text, UtcDatetime
 
 _PASSWORD = {"format": "password", "writeOnly": True}
 
@@ -12,7 +12,7 @@ class MailboxCreate(BaseModel):
     )
     name: Text | None = Field(default=None, description="Display name")
     quota_mb: Count | None = Field(default=None, description="Default 1024; 0 means unlimited")
-    catch_all: bool = Field(
+    catch_all: Flag = Field(
         default=False, description="Also receive mail for unknown addresses of the domain"
     )
 
@@ -22,8 +22,8 @@ class MailboxUpdate(BaseModel):
         default=None, repr=False, description="A new password", json_schema_extra=_PASSWORD
     )
     name: Text | None = Field(default=None, description="Display name; null clears it")
-    active: bool | None = None
-    catch_all: bool | None = Field(
+    active: Flag | None = None
+    catch_all: Flag | None = Field(
         default=None, description="Extension: set or remove the domain's catch-all to this mailbox"
     )
 

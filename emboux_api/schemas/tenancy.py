@@ -1,7 +1,7 @@
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer
 
 from .alias import AliasOut
 from .common import Count, Text, UtcDatetime
@@ -144,9 +144,19 @@ class DeletedOut(BaseModel):
     type: Literal["domain", "user", "alias"]
     key: str = Field(description="Domain name, mailbox address or alias source")
     destination: str | None = Field(
-        default=None, description="For an alias: the destination of the deleted row"
+        default=None,
+        description="Only for an alias (several rows may share a source): the destination "
+        "of the deleted row",
     )
     deleted_at: UtcDatetime
+
+    @model_serializer(mode="wrap")
+    def _alias_only_destination(self, handler):
+        # API.md: {"type", "key", "deleted_at"}; an alias row adds its destination
+        data = handler(self)
+        if self.type != "alias":
+            data.pop("destination", None)
+        return data
 
 
 class ChangesOut(BaseModel):

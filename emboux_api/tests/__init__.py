@@ -13,3 +13,4 @@ from . import test_outbound_api
 from . import test_suppression_api
 from . import test_webhooks_api
 from . import test_dns_check_api
+from . import test_bad_input

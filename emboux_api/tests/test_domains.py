@@ -155,7 +155,9 @@ class TestDomains(EmbouxApiCase):
                     self.assertStatus(self.api("GET", path), 200)["name"], "example.com"
                 )
         self.assertStatus(self.api("GET", "/domains/other.com"), 404, "Domain not found")
-        self.assertDetailNames(self.api("GET", "/domains/not a domain"), 422, "name")
+        # no valid name is an unknown name (API.md: reading one answers 404)
+        self.assertStatus(self.api("GET", "/domains/not a domain"), 404, "Domain not found")
+        self.assertStatus(self.api("DELETE", "/domains/%00"), 404, "Domain not found")
 
     def test_delete(self):
         domain = self.make_domain("example.com")

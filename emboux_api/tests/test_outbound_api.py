@@ -87,6 +87,17 @@ class TestOutboundApi(TenancyCase):
         )
         self.assertStatus(self.api("GET", "/domains/none.test/outbound"), 404, "Domain not found")
         self.assertStatus(self.api("GET", "/domains/acme.test/outbound", token=None), 401)
+        # the subdomain's tier and enforcement are its parent's: changing them
+        # there is a conflict naming the field, echoing them is fine
+        for field, value in (("outbound_tier", "pro"), ("outbound_enforcement", "off")):
+            response = self.api("PUT", "/domains/eu.acme.test/outbound", json={field: value})
+            detail = self.assertStatus(response, 409)["detail"]
+            self.assertTrue(detail.startswith(f"{field}: "), detail)
+            self.assertIn("acme.test", detail)
+        echo = {"outbound_tier": "free", "outbound_enforcement": "hard", "warmup_profile": "fast"}
+        body = self.assertStatus(self.api("PUT", "/domains/eu.acme.test/outbound", json=echo), 200)
+        self.assertEqual(body["warmup_profile"], "fast")
+        self.assertEqual(sub.outbound_tier_id, self.free)
 
     def test_put_outbound_master(self):
         body = self.assertStatus(

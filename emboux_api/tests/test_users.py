@@ -142,7 +142,7 @@ class TestUsers(EmbouxApiCase):
         body = self.assertStatus(self.api("GET", "/users/JANE@example.com"), 200)
         self.assertEqual((body["email"], body["name"]), ("jane@example.com", "Jane"))
         self.assertStatus(self.api("GET", "/users/nobody@example.com"), 404, "Mailbox not found")
-        self.assertDetailNames(self.api("GET", "/users/not-an-address"), 422, "email")
+        self.assertStatus(self.api("GET", "/users/not-an-address"), 404, "Mailbox not found")
 
         old_hash = self._hash(mailbox)
         body = self.assertStatus(

@@ -229,10 +229,11 @@ class EmbouxDomain(models.Model):
         return True
 
     @api.model
-    def _find_by_name(self, name):
+    def _find_by_name(self, name, field="name"):
         """The domain called ``name`` (any case, Unicode or punycode), or an
-        empty recordset. Raises EmbouxInputError for an invalid name."""
-        name = normalize_domain(name, field="name")
+        empty recordset. Raises EmbouxInputError naming ``field`` for an
+        invalid name."""
+        name = normalize_domain(name, field=field)
         return self.search([("name", "=", name)], limit=1)
 
     # ------------------------------------------------------------------

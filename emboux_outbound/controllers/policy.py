@@ -44,7 +44,7 @@ class EmbouxPolicyController(http.Controller):
             return _json({"error": "No database selected (db_name / dbfilter)"}, status=503)
         try:
             attrs = json.loads(request.httprequest.get_data() or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             return _json({"error": "body: a JSON object of policy attributes is required"}, 400)
         if not isinstance(attrs, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in attrs.items()

@@ -21,7 +21,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, ConcurrencyError, MissingError
 from odoo.tools import SQL
 
-from odoo.addons.emboux_core.exceptions import EmbouxInputError
+from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
 from odoo.addons.emboux_core.tools import check_non_negative_int, normalize_email
 
 from .. import sending_config as config
@@ -500,6 +500,23 @@ class EmbouxDomain(models.Model):
                 raise AccessError(
                     self.env._("%(field)s: only the master can change this", field=forbidden[0])
                 )
+        parent = self.sudo().inherited_from_id
+        if parent:
+            # a linked subdomain sends with its parent's tier and enforcement:
+            # a change here would be stored and never used
+            current = self._outbound_info()
+            for key in ("outbound_tier", "outbound_enforcement"):
+                if key in values and values[key] is not None and values[key] != current[key]:
+                    raise EmbouxConflictError(
+                        key,
+                        self.env._(
+                            "%(field)s: %(name)s inherits it from its parent %(parent)s; "
+                            "change it there",
+                            field=key,
+                            name=self.name,
+                            parent=parent.name,
+                        ),
+                    )
         vals = {
             key: values[key] for key in ("warmup_profile", "spike_max_multiplier") if key in values
         }
@@ -608,7 +625,7 @@ class EmbouxDomain(models.Model):
         }
         any_exceeded = SQL(" OR ").join(cond for _reason, cond in _exceeded(before))
         for _attempt in range(2):
-            rows = self.env.execute_query_dict(
+            rows = self._execute_counting(
                 SQL(
                     """
                     WITH lim AS (%(lim)s),
@@ -680,6 +697,16 @@ class EmbouxDomain(models.Model):
                 raise ConcurrencyError(f"send decision of {self.name}: refused without a reason")
             return self._send_answer(False, reason, suppressed, why)
         raise ConcurrencyError(f"send decision of {self.name}: no counter row")
+
+    @api.model
+    def _execute_counting(self, query):
+        """``env.execute_query_dict`` for the counting statement. Two workers
+        counting on one row make the later one fail to serialize; Odoo
+        retries the request (and logs that at INFO): not a "bad query" for
+        the error log."""
+        self.env.flush_query(query)
+        self.env.cr.execute(query, log_exceptions=False)
+        return self.env.cr.dictfetchall()
 
     @api.model
     def _refusal_reason(self, why, all_suppressed):

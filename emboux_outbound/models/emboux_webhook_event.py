@@ -110,10 +110,11 @@ class EmbouxWebhookEvent(models.Model):
         :class:`WebhookNotConfiguredError` without a signing key,
         :class:`WebhookSignatureError` for a bad, stale or replayed
         signature, ``EmbouxInputError`` for a malformed body."""
+        # a malformed body is refused as such (406), even before a key is set
+        payload = load_json_object(body)
         key = mailgun.signing_key()
         if not key:
             raise WebhookNotConfiguredError("signing_key", "the webhook signing key is not set")
-        payload = load_json_object(body)
         signature = mailgun.verify_signature(payload, key, now=now, max_age=max_age())
         event = mailgun.parse_event(payload.get("event-data"))
         delivery = self.sudo()._claim("mailgun", signature["token"])

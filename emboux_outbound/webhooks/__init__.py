@@ -85,7 +85,7 @@ def load_json_object(body, field="body"):
             raise EmbouxInputError(field, f"{field}: not UTF-8 text") from exc
     try:
         value = json.loads(body) if isinstance(body, str) else body
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise EmbouxInputError(field, f"{field}: not valid JSON") from exc
     if not isinstance(value, dict):
         raise EmbouxInputError(field, f"{field}: must be a JSON object")

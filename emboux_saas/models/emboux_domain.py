@@ -136,7 +136,7 @@ class EmbouxDomain(models.Model):
         self.ensure_one()
         if isinstance(parent, str):
             name = parent
-            parent = self._find_by_name(name)
+            parent = self._find_by_name(name, field="parent")
             if not parent:
                 raise EmbouxInputError(
                     "parent", self.env._("parent: unknown domain '%(name)s'", name=name)
