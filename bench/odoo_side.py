@@ -95,6 +95,8 @@ def insert_select(env, model, exprs, from_sql, params=()):
             value = defaults[name]
             if field.type == "many2one" and isinstance(value, tuple | list):
                 value = value[0]
+            if value is False and field.type != "boolean":
+                value = None  # the ORM's "no value" is NULL in the table
             expr = _literal(cr, value)
         elif field.required:
             raise ValueError(f"{model}.{name} is required and has no value")

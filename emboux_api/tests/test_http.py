@@ -71,3 +71,15 @@ class TestHttp(HttpCase):
         )
         response = self._call("GET", "/no-such-route")
         self.assertEqual(response.status_code, 404)
+
+    def test_one_pool_of_apps_per_endpoint_not_per_url(self):
+        """Distinct URLs of the API share the endpoint's apps: the OCA
+        addon's own dispatcher would build and keep one app per URL."""
+        from odoo.addons.fastapi.pools import fastapi_app_pool
+
+        for name in ("pool-a.test", "pool-b.test", "pool-c.test"):
+            response = self._call("GET", f"/domains/{name}")
+            self.assertEqual(response.status_code, 404, response.text)
+        pools = fastapi_app_pool._queue_by_db_by_root_path[self.env.cr.dbname]
+        self.assertIn(self.prefix, pools)
+        self.assertFalse([key for key in pools if key.startswith(f"{self.prefix}/domains")])
