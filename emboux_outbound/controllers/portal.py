@@ -25,7 +25,25 @@ class EmbouxOutboundPortal(EmbouxCustomerPortal):
         values["provider_can_verify"] = bool(
             status["provider"] or request.env["emboux.domain"]._default_provider()
         )
+        values["provider_status_labels"] = self._emboux_provider_status_labels(status)
         return values
+
+    def _emboux_provider_status_labels(self, status):
+        """The verify-status values as the customer reads them: the
+        selections' labels in the user's language, not their keys."""
+        domain_fields = request.env["emboux.domain"]._fields
+
+        def label(field_name, value):
+            if not value:
+                return ""
+            labels = dict(domain_fields[field_name]._description_selection(request.env))
+            return labels.get(value, value)
+
+        return {
+            "provider": label("provider", status["provider"]),
+            "status": label("verification_status", status["status"]),
+            "dkim_status": label("dkim_status", status["dkim_status"]),
+        }
 
     def _emboux_message(self, kw):
         if kw.get("msg") in VERIFY_MESSAGES:
