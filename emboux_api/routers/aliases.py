@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import HTTPException, Path, Query, Response, status
 
+from odoo.addons.emboux_core.exceptions import EmbouxInputError
 from odoo.addons.emboux_core.tools import normalize_domain, normalize_email
 
 from ..dependencies import CallerEnv, Paging, master_or_owner
@@ -62,7 +63,10 @@ def delete_alias(
         str | None, Query(description="Delete only this row; else every row of the source")
     ] = None,
 ) -> Response:
-    aliases = env["emboux.alias"]._find_by_source(source)
+    try:
+        aliases = env["emboux.alias"]._find_by_source(source)
+    except EmbouxInputError:  # no valid source is an unknown one
+        aliases = env["emboux.alias"]
     if destination is not None:
         destination = normalize_email(destination, field="destination")
         aliases = aliases.filtered(lambda alias: alias.destination == destination)

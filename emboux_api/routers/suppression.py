@@ -5,6 +5,8 @@ from typing import Annotated
 
 from fastapi import HTTPException, Path, Response, status
 
+from odoo.addons.emboux_core.exceptions import EmbouxInputError
+
 from ..dependencies import CallerEnv, Paging, master_only
 from ..routing import EmbouxRouter
 from ..schemas import ErrorOut, SuppressionCheckOut, SuppressionOut
@@ -38,6 +40,10 @@ def check_suppressed(env: CallerEnv, email: Email) -> SuppressionCheckOut:
 )
 def unsuppress(env: CallerEnv, email: Email) -> Response:
     """Take the address off the list: mail to it goes out again."""
-    if not env["emboux.suppression"].unsuppress(email):
+    try:
+        removed = env["emboux.suppression"].unsuppress(email)
+    except EmbouxInputError:  # no valid address is on the list
+        removed = False
+    if not removed:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Not suppressed")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,7 +1,7 @@
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 MAX_INT = 2**31 - 1
 
@@ -24,7 +24,17 @@ def _clean_text(value: str) -> str:
     return value
 
 
+def _iso_text(value: Any) -> Any:
+    """A time in a request is ISO 8601 text (API.md), not a Unix time:
+    pydantic would read ``2000000000`` or ``"2000000000"`` as one."""
+    if not isinstance(value, str) or value.strip().replace(".", "", 1).isdigit():
+        raise ValueError("must be an ISO 8601 time, e.g. 2030-01-31T12:00:00Z")
+    return value
+
+
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+# a time sent by the client
+UtcDatetimeIn = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_as_utc)]
 Text = Annotated[str, AfterValidator(_clean_text)]
 # strict: 12 is a count, "12", 12.0 and true are not (422, API.md "Validation")
 Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT)]

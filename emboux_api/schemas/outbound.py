@@ -59,9 +59,9 @@ class OutboundIn(BaseModel):
     warmup_profile: WarmupProfile | None = Field(
         default=None, description="Master only; null: no warm-up"
     )
-    spike_max_multiplier: Annotated[float, Field(ge=1, le=1000)] | None = Field(
-        default=None, description="Master only; null: the default (SPIKE_MAX_MULTIPLIER)"
-    )
+    spike_max_multiplier: (
+        Annotated[float, Field(strict=True, ge=1, le=1000, allow_inf_nan=False)] | None
+    ) = Field(default=None, description="Master only; null: the default (SPIKE_MAX_MULTIPLIER)")
     daily_limit: Count | None = Field(
         default=None,
         description="The domain's own daily cap (customer or master): a value below the "

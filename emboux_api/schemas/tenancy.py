@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer
 
 from .alias import AliasOut
-from .common import Count, Text, UtcDatetime
+from .common import Count, Text, UtcDatetime, UtcDatetimeIn
 from .domain import DomainOut
 from .mailbox import MailboxOut
 
@@ -16,7 +16,7 @@ def _in_the_future(value: datetime) -> datetime:
     return value
 
 
-FutureUtcDatetime = Annotated[UtcDatetime, AfterValidator(_in_the_future)]
+FutureUtcDatetime = Annotated[UtcDatetimeIn, AfterValidator(_in_the_future)]
 
 
 def _utc(value):

@@ -1,8 +1,11 @@
 """Bad input found by probing the API from outside, as a REST client: each
 answer is a 4xx naming what is wrong, never a 5xx or a silent coercion."""
 
+import hashlib
+import hmac
 import json
 import os
+import time
 from unittest.mock import patch
 
 from odoo.tests import tagged
@@ -85,3 +88,47 @@ class TestBadInput(EmbouxApiCase):
             self.assertEqual(slashed.status_code, 200, path + "/")
             self.assertEqual(slashed.content, plain.content)
         self.assertIn("paths", json.loads(self.client.get("/openapi.json/").content))
+
+    def test_unknown_alias_source_is_404(self):
+        self.assertStatus(self.api("DELETE", "/aliases/nonsense"), 404, "Alias not found")
+
+    def test_spike_multiplier_and_expiry_are_not_coerced(self):
+        for value in ("5", True, "NaN"):
+            response = self.api(
+                "PUT", "/domains/strict.test/outbound", json={"spike_max_multiplier": value}
+            )
+            self.assertStatus(response, 422)
+        body = {"partner_ref": "strict-keys", "name": "k"}
+        for value in (2000000000, "2000000000"):
+            response = self.api("POST", "/api-keys/", json={**body, "expires_at": value})
+            self.assertStatus(response, 422)
+        response = self.api(
+            "POST", "/api-keys/", json={**body, "expires_at": "2099-01-31T12:00:00Z"}
+        )
+        self.assertEqual(self.assertStatus(response, 201)["expires_at"], "2099-01-31T12:00:00Z")
+
+    def test_mailgun_webhook_refuses_nul_and_shapeless_bodies(self):
+        with patch.dict(os.environ, {"MAILGUN_WEBHOOK_SIGNING_KEY": ""}):
+            # a well-formed delivery waits for the key (503: Mailgun retries);
+            # a shapeless one is refused at once, key or not
+            for text in ("{}", '{"signature": null, "event-data": null}'):
+                response = self.post_raw("/webhooks/mailgun", text, token=None)
+                self.assertEqual(response.status_code, 406, text)
+        # correctly signed, with a NUL in a field PostgreSQL would be given
+        key, timestamp, token = "key-strict", str(int(time.time())), "nul-token"
+        digest = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+        text = json.dumps(
+            {
+                "signature": {"timestamp": timestamp, "token": token, "signature": digest},
+                "event-data": {"event": "failed", "severity": "permanent", "id": "\x00"},
+            }
+        )
+        self.assertIn("\\u0000", text)
+        with patch.dict(os.environ, {"MAILGUN_WEBHOOK_SIGNING_KEY": key}):
+            response = self.post_raw("/webhooks/mailgun", text, token=None)
+        self.assertEqual(response.status_code, 406, response.text)
+        self.assertIn("NUL", response.json()["detail"])
+        response = self.post_raw(
+            "/webhooks/ses", '{"Type": "Notification", "x": "a\\u0000"}', token=None
+        )
+        self.assertEqual(response.status_code, 422, response.text)

@@ -110,13 +110,15 @@ class EmbouxWebhookEvent(models.Model):
         :class:`WebhookNotConfiguredError` without a signing key,
         :class:`WebhookSignatureError` for a bad, stale or replayed
         signature, ``EmbouxInputError`` for a malformed body."""
-        # a malformed body is refused as such (406), even before a key is set
+        # a malformed delivery is refused as such (406), even before a key
+        # is set; only a well-formed one waits for the key (503, retried)
         payload = load_json_object(body)
+        mailgun.signature_parts(payload)
+        event = mailgun.parse_event(payload.get("event-data"))
         key = mailgun.signing_key()
         if not key:
             raise WebhookNotConfiguredError("signing_key", "the webhook signing key is not set")
         signature = mailgun.verify_signature(payload, key, now=now, max_age=max_age())
-        event = mailgun.parse_event(payload.get("event-data"))
         delivery = self.sudo()._claim("mailgun", signature["token"])
         if not delivery:
             raise WebhookSignatureError("signature.token", "already used (replayed)")

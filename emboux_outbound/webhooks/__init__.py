@@ -89,7 +89,25 @@ def load_json_object(body, field="body"):
         raise EmbouxInputError(field, f"{field}: not valid JSON") from exc
     if not isinstance(value, dict):
         raise EmbouxInputError(field, f"{field}: must be a JSON object")
+    _refuse_nul(value, field)
     return value
+
+
+def _refuse_nul(value, field):
+    """No string of the body may hold a NUL character (``\\u0000``):
+    PostgreSQL cannot store one. Walked without recursion (json.loads has
+    already bounded the depth)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise EmbouxInputError(field, f"{field}: a string holds a NUL character")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def get_path(data, path):

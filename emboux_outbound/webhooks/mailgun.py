@@ -38,10 +38,10 @@ def sign(key, timestamp, token):
     return hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
-def verify_signature(payload, key, now=None, max_age=DEFAULT_MAX_AGE):
-    """Check ``payload["signature"]`` against ``key``, then its age.
-    Returns ``{"timestamp", "token", "signature"}`` (strings); raises
-    :class:`WebhookSignatureError` naming the field otherwise."""
+def signature_parts(payload):
+    """``payload["signature"]`` as ``{"timestamp", "token", "signature"}``
+    (strings), unchecked; :class:`WebhookSignatureError` naming the field
+    when it is malformed."""
     signature = payload.get("signature")
     if not isinstance(signature, dict):
         raise WebhookSignatureError("signature", "missing or not an object")
@@ -53,6 +53,14 @@ def verify_signature(payload, key, now=None, max_age=DEFAULT_MAX_AGE):
         if not isinstance(value, str) or not value or len(value) > TOKEN_MAX_LENGTH:
             raise WebhookSignatureError(f"signature.{name}", "missing or not a string")
         parts[name] = value
+    return parts
+
+
+def verify_signature(payload, key, now=None, max_age=DEFAULT_MAX_AGE):
+    """Check ``payload["signature"]`` against ``key``, then its age.
+    Returns ``{"timestamp", "token", "signature"}`` (strings); raises
+    :class:`WebhookSignatureError` naming the field otherwise."""
+    parts = signature_parts(payload)
     expected = sign(key, parts["timestamp"], parts["token"])
     if not hmac.compare_digest(expected.encode(), parts["signature"].encode("utf-8")):
         raise WebhookSignatureError("signature.signature", "does not match")
