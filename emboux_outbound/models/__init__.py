@@ -12,3 +12,4 @@ from . import emboux_domain_provider_record
 from . import emboux_domain_provider
 from . import res_config_settings
 from . import emboux_outbound_policy
+from . import emboux_domain_buttons

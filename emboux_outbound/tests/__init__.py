@@ -12,3 +12,4 @@ from . import test_provider_ses
 from . import test_verification
 from . import test_webhook_sns
 from . import test_dns_check
+from . import test_buttons
