@@ -201,6 +201,16 @@ class TestPortalVerification(ProviderServersMixin, PortalCase):
     """The customer portal's domain page: the records to publish and the
     verify button."""
 
+    def test_domain_list_shows_whether_each_domain_may_send(self):
+        self.domain_a.sudo()._set_verification("verified")
+        self.login(self.user_a)
+        text = self.get("/my/domains").text
+        self.assertIn('<th class="text-center">Sending</th>', text)
+        cell = re.search(
+            r'o_emboux_domain_sending" data-status="(\w+)">\s*<span[^>]*>(\w[\w ]*)<', text
+        )
+        self.assertEqual(cell.groups(), ("verified", "Verified"))
+
     def test_domain_page_shows_provider_records_and_verifies(self):
         self.domain_a.sudo().provider = "ses"
         self.login(self.user_a)
