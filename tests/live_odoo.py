@@ -64,8 +64,11 @@ def odoo_command():
 class LiveOdoo:
     """One Odoo server (prefork, ``workers`` workers) on database ``db``."""
 
-    def __init__(self, workdir, db, token, port=8213, port_fallback=True, workers=2):
+    def __init__(
+        self, workdir, db, token, port=8213, port_fallback=True, workers=2, extra_env=None
+    ):
         self.workdir = Path(workdir)
+        self.extra_env = dict(extra_env or {})  # e.g. a sending rule's setting
         self.db = db
         self.token = token
         self.workers = workers
@@ -77,7 +80,7 @@ class LiveOdoo:
 
     def env(self, **extra):
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMBOUX_")}
-        env.update(EMBOUX_MASTER_TOKEN=self.token, **extra)
+        env.update(EMBOUX_MASTER_TOKEN=self.token, **self.extra_env, **extra)
         return env
 
     # -- database -------------------------------------------------------

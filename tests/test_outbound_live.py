@@ -29,9 +29,13 @@ THREADS = 8
 def odoo(tmp_path_factory):
     if not PYTHON.exists():
         pytest.skip("no virtualenv: run `make setup` first")
-    saved = os.environ.get("HOURLY_FRACTION")
-    os.environ["HOURLY_FRACTION"] = "1"
-    server = LiveOdoo(tmp_path_factory.mktemp("emboux-outbound"), db=DB, token=TOKEN, port=PORT)
+    server = LiveOdoo(
+        tmp_path_factory.mktemp("emboux-outbound"),
+        db=DB,
+        token=TOKEN,
+        port=PORT,
+        extra_env={"HOURLY_FRACTION": "1"},
+    )
     try:
         server.install()
         server.start()
@@ -39,10 +43,6 @@ def odoo(tmp_path_factory):
     finally:
         server.stop()
         server.drop()
-        if saved is None:
-            os.environ.pop("HOURLY_FRACTION", None)
-        else:
-            os.environ["HOURLY_FRACTION"] = saved
 
 
 def call(odoo, method, path, **kwargs):

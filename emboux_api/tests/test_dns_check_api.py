@@ -16,9 +16,7 @@ class TestDnsCheckApi(TenancyCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.dns = LocalDns()
-        cls.dns.__enter__()
-        cls.addClassCleanup(cls.dns.__exit__, None, None, None)
+        cls.dns = cls.enterClassContext(LocalDns())
         cls.startClassPatcher(
             patch.dict(
                 os.environ,

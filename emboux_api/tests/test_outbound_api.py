@@ -3,17 +3,11 @@ from unittest.mock import patch
 
 from odoo.tests import tagged
 
+from odoo.addons.emboux_outbound.tests.sending_common import SENDING_ENV
+
 from ..dependencies import MASTER_TOKEN_REQUIRED
 from .common import TenancyCase
 
-SENDING_ENV = (
-    "HOURLY_FRACTION",
-    "SPIKE_MAX_MULTIPLIER",
-    "BOUNCE_RATE_THRESHOLD",
-    "COMPLAINT_RATE_THRESHOLD",
-    "GUILLOTINE_MIN_VOLUME",
-    "SPIKE_MIN_VOLUME",
-)
 OUTBOUND_KEYS = {
     "domain",
     "outbound_tier",

@@ -3,28 +3,9 @@ from datetime import timedelta
 from odoo.tests import tagged
 
 from .common import TenancyCase
+from .test_openapi import MASTER as MASTER_OPERATIONS
 
 MASTER_BODY = "Master token required"
-
-MASTER_OPERATIONS = {
-    ("put", "/domains/{name}/retention"),
-    ("put", "/domains/{name}/transfer"),
-    ("put", "/domains/{name}/parent"),
-    ("put", "/domains/{name}/owner"),
-    ("post", "/api-keys/"),
-    ("get", "/api-keys/"),
-    ("delete", "/api-keys/{key_id}"),
-    ("get", "/tenants/{partner_ref}"),
-    ("put", "/tenants/{partner_ref}"),
-    ("post", "/domains/{name}/ses-verify"),
-    ("get", "/domains/{name}/ses-status"),
-    ("post", "/domains/{name}/outbound/increment"),
-    ("post", "/outbound/reset-daily"),
-    ("post", "/outbound/reset-monthly"),
-    ("get", "/suppression"),
-    ("get", "/suppression/check/{email}"),
-    ("delete", "/suppression/{email}"),
-}
 
 
 @tagged("post_install", "-at_install")

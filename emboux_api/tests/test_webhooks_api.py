@@ -124,9 +124,7 @@ class TestSesWebhookApi(WebhookApiCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.key, pem = make_signing_pair()
-        cls.sns = LocalSns(pem)
-        cls.sns.__enter__()
-        cls.addClassCleanup(cls.sns.__exit__, None, None, None)
+        cls.sns = cls.enterClassContext(LocalSns(pem))
         cls.cert_url = cls.sns.url("/SimpleNotificationService-test.pem")
         cls.startClassPatcher(patch.dict(os.environ, {"EMBOUX_SNS_ALLOWED_HOSTS": cls.sns.host}))
 

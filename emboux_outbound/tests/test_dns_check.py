@@ -24,9 +24,7 @@ class TestDnsCheck(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.dns = LocalDns()
-        cls.dns.__enter__()
-        cls.addClassCleanup(cls.dns.__exit__, None, None, None)
+        cls.dns = cls.enterClassContext(LocalDns())
         cls.resolver = dns_check.make_resolver(cls.dns.nameservers, timeout=2.0)
 
     def check(self, rtype, name, value, priority=None, rrtype=None):

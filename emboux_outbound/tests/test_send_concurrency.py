@@ -5,18 +5,14 @@ their decisions and retry on serialization failures as
 the end."""
 
 import os
-import random
-import threading
-import time
 from unittest.mock import patch
 import uuid
 
 from odoo import SUPERUSER_ID, api
-from odoo.exceptions import ConcurrencyError
-from odoo.orm.environments import Transaction
-from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
+
+from odoo.addons.emboux_core.tests.concurrency import race
 
 from ..models.emboux_outbound_counter import LAST_DAILY_RESET_PARAM
 from .sending_common import SENDING_ENV
@@ -64,50 +60,21 @@ class TestSendConcurrency(TransactionCase):
     def race(self, sends_per_thread, count=1):
         """``THREADS`` threads send ``sends_per_thread`` decisions each, at
         once; returns every answer and the number of retries."""
-        barrier = threading.Barrier(THREADS, timeout=30)
-        answers, errors, retries = [], [], []
-        lock = threading.Lock()
-
-        def run():
-            try:
-                with self.registry.cursor() as cr:
-                    barrier.wait()
-                    for _send in range(sends_per_thread):
-                        for _attempt in range(RETRIES):
-                            # a fresh transaction, as each Odoo request
-                            cr.transaction = Transaction(self.registry)
-                            env = api.Environment(cr, SUPERUSER_ID, {})
-                            try:
-                                answer = (
-                                    env["emboux.domain"]
-                                    .browse(self.domain_id)
-                                    .outbound_send_decision(count=count)
-                                )
-                                cr.commit()
-                                with lock:
-                                    answers.append(answer)
-                                break
-                            except (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, ConcurrencyError):
-                                cr.rollback()
-                                with lock:
-                                    retries.append(1)
-                                time.sleep(random.uniform(0.0, 0.05))
-                        else:
-                            raise AssertionError("out of retries")
-            except Exception as exc:  # noqa: BLE001 -- asserted below
-                with lock:
-                    errors.append(exc)
-
-        threads = [threading.Thread(target=run) for _i in range(THREADS)]
-        with mute_logger("odoo.sql_db"):
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(120)
-        self.assertFalse(any(thread.is_alive() for thread in threads), "a thread hangs")
-        self.assertEqual(errors, [])
+        outcomes, retried = race(
+            self.registry,
+            SUPERUSER_ID,
+            lambda env, _index: (
+                env["emboux.domain"].browse(self.domain_id).outbound_send_decision(count=count)
+            ),
+            threads=THREADS,
+            calls=sends_per_thread,
+            retries=RETRIES,
+            pause=0.05,
+        )
+        answers = [answer for outcome in outcomes for answer in outcome]
+        self.assertEqual([a for a in answers if isinstance(a, Exception)], [])
         self.assertEqual(len(answers), THREADS * sends_per_thread)
-        return answers, len(retries)
+        return answers, retried
 
     def committed_counters(self):
         with self.registry.cursor() as cr:

@@ -1,17 +1,14 @@
 import json
 import os
-import threading
 import time
 from unittest.mock import patch
 import uuid
 
-from odoo import SUPERUSER_ID, api
-from odoo.orm.environments import Transaction
-from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo import SUPERUSER_ID
 from odoo.tests import TransactionCase, tagged
-from odoo.tools import mute_logger
 
 from odoo.addons.emboux_core.exceptions import EmbouxInputError
+from odoo.addons.emboux_core.tests.concurrency import race
 
 from ..webhooks import WebhookNotConfiguredError, WebhookSignatureError, mailgun, max_age
 from .webhook_fixtures import (
@@ -276,44 +273,17 @@ class TestMailgunReplayRace(TransactionCase):
         data = mailgun_failed(email, domain="not-hosted.test")
         body = mailgun_body(data)
         token = json.loads(body)["signature"]["token"]
-        barrier = threading.Barrier(2, timeout=30)
-        results = [None, None]
 
-        def run(index):
-            try:
-                with self.registry.cursor() as cr:
-                    for attempt in range(5):
-                        # what odoo.service.model.retrying does between
-                        # attempts (the registry given, not looked up: the
-                        # main thread holds the registry lock during tests)
-                        cr.transaction = Transaction(self.registry)
-                        env = api.Environment(cr, SUPERUSER_ID, {})
-                        try:
-                            cr.execute("SELECT 1")  # the snapshot starts here
-                            if attempt == 0:
-                                barrier.wait()
-                            results[index] = env["emboux.webhook.event"]._receive_mailgun(body)
-                            time.sleep(0.2)  # hold the claim while the other one tries
-                            cr.commit()
-                            break
-                        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-                            # the other claim committed after our snapshot
-                            # began: Odoo retries the request
-                            cr.rollback()
-                            retries[index] += 1
-            except Exception as exc:  # noqa: BLE001 -- the outcome is asserted
-                results[index] = exc
+        def receive(env, _index):
+            result = env["emboux.webhook.event"]._receive_mailgun(body)
+            time.sleep(0.2)  # hold the claim while the other one tries
+            return result
 
-        retries = [0, 0]
-        with (
-            patch.dict(os.environ, {"MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY}),
-            mute_logger("odoo.sql_db"),  # the serialization failure, logged
-        ):
-            threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(60)
+        with patch.dict(os.environ, {"MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY}):
+            # the loser's claim fails to serialize and is retried, as Odoo
+            # retries a request, then finds the token used
+            outcomes, _retried = race(self.registry, SUPERUSER_ID, receive)
+        results = [outcome[-1] for outcome in outcomes]
         try:
             processed = [r for r in results if isinstance(r, dict)]
             refused = [r for r in results if isinstance(r, WebhookSignatureError)]

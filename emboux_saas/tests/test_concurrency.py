@@ -3,16 +3,12 @@
 two HTTP workers under ``odoo.service.model.retrying``. Everything they
 commit is removed at the end."""
 
-import random
-import threading
-import time
 import uuid
 
 from odoo import SUPERUSER_ID, api
-from odoo.orm.environments import Transaction
-from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tests import TransactionCase, tagged
-from odoo.tools import mute_logger
+
+from odoo.addons.emboux_core.tests.concurrency import race
 
 from ..exceptions import EmbouxQuotaError
 
@@ -43,46 +39,11 @@ class TestConcurrency(TransactionCase):
             partner.unlink()
 
     def race(self, work):
-        """Run ``work(env)`` in two threads at once, as the tenant's API
-        user; each thread commits. Returns what each ended with."""
-        barrier = threading.Barrier(2, timeout=30)
-        results = [None, None]
-
-        def run(index):
-            try:
-                with self.registry.cursor() as cr:
-                    for attempt in range(5):
-                        # what odoo.service.model.retrying does between
-                        # attempts; it cannot run here as is, for it looks
-                        # the registry up under the lock that the main
-                        # thread holds while the tests run
-                        cr.transaction = Transaction(self.registry)
-                        env = api.Environment(cr, self.user_id, {})
-                        try:
-                            env.cr.execute("SELECT 1")  # the snapshot starts here
-                            if attempt == 0:
-                                barrier.wait()
-                            work(env, index)
-                            env.cr.flush()
-                            cr.commit()
-                            results[index] = "ok"
-                            break
-                        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-                            cr.rollback()
-                            results[index] = "retried"
-                            time.sleep(random.uniform(0.0, 0.2))
-            except Exception as exc:  # noqa: BLE001 -- the outcome is asserted
-                results[index] = exc
-
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-        # the loser's serialization failure is logged as a bad query
-        with mute_logger("odoo.sql_db"):
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(60)
-        self.assertFalse(any(thread.is_alive() for thread in threads), "a thread hangs")
-        return results
+        """Run ``work(env, index)`` in two threads at once, as the tenant's
+        API user; each thread commits. Returns what each ended with: "ok" or
+        the exception."""
+        outcomes, _retried = race(self.registry, self.user_id, work)
+        return [outcome[-1] if isinstance(outcome[-1], Exception) else "ok" for outcome in outcomes]
 
     def committed(self, query, params):
         with self.registry.cursor() as cr:
