@@ -22,6 +22,7 @@ too, see ``fastapi/models/ir_rule.py``); an unknown, expired or revoked key
 is :func:`not_authenticated`. Routes never change.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -29,8 +30,10 @@ from fastapi import Depends, HTTPException, Query, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from odoo.api import Environment
+from odoo.exceptions import AccessError
 
 from odoo.addons.emboux_core.tools import is_master_token
+from odoo.addons.emboux_saas.exceptions import EmbouxQuotaError
 from odoo.addons.fastapi.dependencies import odoo_env
 
 from .schemas import ErrorOut
@@ -172,6 +175,22 @@ def master_required(caller: Annotated[Caller, Depends(authenticated_caller)]) ->
     if not caller.is_master:
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=MASTER_TOKEN_REQUIRED)
     return caller
+
+
+@contextmanager
+def master_body_when_refused(caller):
+    """Around a model method that refuses a customer what only the master
+    may do (an ``AccessError``: a master-only field, activating a domain the
+    master suspended): API.md's exact 403 body. A quota refusal keeps its
+    own detail; the master's refusals are not rewritten."""
+    try:
+        yield
+    except AccessError as exc:
+        if caller.is_master or isinstance(exc, EmbouxQuotaError):
+            raise
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN, detail=MASTER_TOKEN_REQUIRED
+        ) from exc
 
 
 def caller_env(caller: Annotated[Caller, Depends(authenticated_caller)]) -> Environment:

@@ -2,16 +2,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Response, status
 
-from odoo.exceptions import AccessError
-
 from odoo.addons.emboux_core.exceptions import EmbouxInputError
-from odoo.addons.emboux_saas.exceptions import EmbouxQuotaError
 
 from ..dependencies import (
-    MASTER_TOKEN_REQUIRED,
     AuthenticatedCaller,
     CallerEnv,
     Paging,
+    master_body_when_refused,
     master_only,
     master_or_owner,
 )
@@ -134,14 +131,8 @@ def activate_domain(domain: Domain, caller: AuthenticatedCaller) -> DomainOut:
     """Restore a suspended domain. Idempotent. A customer may activate a
     domain it suspended itself; one that the master or staff suspended
     only the master can activate (403 `Master token required`)."""
-    try:
+    with master_body_when_refused(caller):
         domain.action_activate()
-    except AccessError as exc:
-        if caller.is_master or isinstance(exc, EmbouxQuotaError):
-            raise
-        raise HTTPException(
-            status_code=status.HTTP_403_FORBIDDEN, detail=MASTER_TOKEN_REQUIRED
-        ) from exc
     return DomainOut.from_record(domain)
 
 

@@ -4,14 +4,12 @@ v5.2): the thin REST layer over ``emboux.domain.outbound_send_decision()``,
 
 from typing import Annotated
 
-from fastapi import Body, HTTPException, status
-
-from odoo.exceptions import AccessError
+from fastapi import Body
 
 from ..dependencies import (
-    MASTER_TOKEN_REQUIRED,
     AuthenticatedCaller,
     CallerEnv,
+    master_body_when_refused,
     master_only,
     master_or_owner,
 )
@@ -58,14 +56,8 @@ def set_outbound(domain: Domain, body: OutboundIn, caller: AuthenticatedCaller) 
     an unknown tier or a bad value. Setting `outbound_status` to `active`
     lifts a pause or a guillotine."""
     values = body.model_dump(include=body.model_fields_set)
-    try:
+    with master_body_when_refused(caller):
         domain.set_outbound_settings(values)
-    except AccessError as exc:
-        if caller.is_master:
-            raise
-        raise HTTPException(
-            status_code=status.HTTP_403_FORBIDDEN, detail=MASTER_TOKEN_REQUIRED
-        ) from exc
     return OutboundOut(**domain._outbound_info())
 
 
