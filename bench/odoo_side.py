@@ -13,6 +13,7 @@ queries (``mailserver/``) are timed. The answer is one JSON line on stdout,
 after the marker ``BENCH-JSON``.
 """
 
+import datetime
 import json
 import os
 from pathlib import Path
@@ -426,6 +427,11 @@ def scale(env, tenants, domains, per_domain):
         cr, view_query, (plain_id,)
     )
     Domain = env["emboux.domain"]
+    # the limits the send decision reads: one domain (and two) by index
+    today = datetime.date.today()
+    for label, ids in (("1 domain", [plain_id]), ("2 domains", [plain_id, deep_id])):
+        limits = Domain._outbound_limits_sql(ids, today)
+        out["lookups"][f"send decision limits [{label}]"] = explain(cr, limits.code, limits.params)
 
     def read_sql():
         env.invalidate_all()
@@ -455,6 +461,18 @@ def scale(env, tenants, domains, per_domain):
         "rows": cr.fetchone()[0],
     }
     out["deep_domain"] = deep_name
+
+    # -- the daily and monthly resets, set-based ---------------------------
+    Counter = env["emboux.outbound.counter"]
+    Counter._ensure_rows()
+    cr.execute(
+        "UPDATE emboux_outbound_counter SET sent_today = 3, sent_this_month = 9,"
+        " transfer_bytes = 100"
+    )
+    for name in ("reset_daily", "reset_monthly"):
+        start = time.perf_counter()
+        reset = getattr(Counter, name)()
+        out["timings"][name] = {"s": time.perf_counter() - start, "domains": reset}
     cr.rollback()
     return out
 

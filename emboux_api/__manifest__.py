@@ -14,7 +14,7 @@
         "security/emboux_api_security.xml",
         "data/fastapi_endpoint.xml",
     ],
-    "external_dependencies": {"python": ["fastapi", "pydantic"]},
+    "external_dependencies": {"python": ["fastapi", "pydantic", "fastapi_offline"]},
     "post_init_hook": "post_init_hook",
     "installable": True,
 }

@@ -189,9 +189,11 @@ class DocsTrailingSlashMiddleware:
     """``/openapi.json/``, ``/docs/`` and ``/redoc/`` answer as without the
     slash (API.md: trailing slash optional everywhere), instead of
     Starlette's redirect. The routers' own paths have twins
-    (:class:`EmbouxRouter`); FastAPI's documentation routes do not."""
+    (:class:`EmbouxRouter`); FastAPI's schema route and the documentation
+    pages (``docs.py``, no OAuth2 redirect page: the API has no OAuth2) do
+    not."""
 
-    DOC_PATHS = ("/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect")
+    DOC_PATHS = ("/openapi.json", "/docs", "/redoc")
 
     def __init__(self, app):
         self.app = app

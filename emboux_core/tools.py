@@ -1,18 +1,23 @@
 """Helpers shared by the Emboux addons: normalisation and validation of
 domain names and addresses, Dovecot-compatible password hashing and the
-configuration lookup.
+configuration lookup, the tokens, and the quieting of expected concurrency
+failures in scheduled jobs.
 
-Every function raises :class:`~odoo.addons.emboux_core.exceptions.EmbouxInputError`
+Every validation function raises :class:`~odoo.addons.emboux_core.exceptions.EmbouxInputError`
 naming the field at fault; none of them touches the database.
 """
 
+from contextlib import contextmanager
 import hmac
+import logging
 import os
 import re
+import threading
 
 import idna
 from passlib.hash import sha512_crypt
 
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import config
 from odoo.tools.translate import LazyTranslate
 
@@ -223,12 +228,65 @@ def get_config(option, env=None, default=None):
     return default
 
 
+# A unit of scheduled work lost to a concurrent transaction: retried later.
+CONCURRENCY_ERRORS = PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+
+
+class _QuietConcurrencyFilter(logging.Filter):
+    """Drops ``odoo.sql_db``'s "bad query" line of one thread when the
+    error is a concurrency failure; every other line passes."""
+
+    def __init__(self, thread_id):
+        super().__init__()
+        self.thread_id = thread_id
+
+    def filter(self, record):
+        if record.thread != self.thread_id or not isinstance(record.args, tuple):
+            return True
+        error = record.args[-1] if record.args else None
+        return not (
+            str(record.msg).startswith("bad query") and isinstance(error, CONCURRENCY_ERRORS)
+        )
+
+
+@contextmanager
+def quiet_concurrency_errors():
+    """Odoo's cursor logs a statement that fails at ERROR ("bad query")
+    before raising. A scheduled job that rolls back a unit lost to a
+    concurrent transaction (serialization failure, lock not available,
+    deadlock) and retries it later logs that itself, at INFO: inside this
+    block, those lines of the current thread are dropped; other errors and
+    other threads are logged as usual."""
+    quiet = _QuietConcurrencyFilter(threading.get_ident())
+    logger = logging.getLogger("odoo.sql_db")
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
+def _matches_config(token, option):
+    """Constant-time comparison of ``token`` with the configured ``option``
+    (read at each call, see :func:`get_config`); nothing configured or an
+    empty token never matches."""
+    expected = get_config(option)
+    if not token or not expected:
+        return False
+    return hmac.compare_digest(str(token).encode("utf-8"), str(expected).encode("utf-8"))
+
+
 def is_master_token(token):
     """Constant-time comparison with the master token, read from the
     configuration at each call (``EMBOUX_MASTER_TOKEN`` wins over
     ``emboux_master_token`` in odoo.conf). No configured token: no master.
-    The REST API and the Postfix policy route share it."""
-    expected = get_config("emboux_master_token")
-    if not token or not expected:
-        return False
-    return hmac.compare_digest(str(token).encode("utf-8"), str(expected).encode("utf-8"))
+    The REST API only: the mail hosts get the policy token instead."""
+    return _matches_config(token, "emboux_master_token")
+
+
+def is_policy_token(token):
+    """Constant-time comparison with the Postfix policy service's token
+    (``EMBOUX_POLICY_TOKEN`` wins over ``emboux_policy_token`` in
+    odoo.conf). It opens ``POST /emboux/policy`` and nothing else, so a
+    mail host never holds the master token."""
+    return _matches_config(token, "emboux_policy_token")

@@ -43,16 +43,21 @@ ensure_db_role() {
 }
 
 # The odoo.conf in use: ./odoo.conf when the user made one, else one made
-# from odoo.conf.example with this checkout's addons path.
+# from odoo.conf.example with this checkout's addons path and random master
+# and policy tokens, kept from the previous file when it had them.
 odoo_conf() {
     if [ -f "$TOP/odoo.conf" ]; then echo "$TOP/odoo.conf"; return; fi
     local conf=$RUN_DIR/odoo.conf
     if [ ! -f "$conf" ] || [ "$TOP/odoo.conf.example" -nt "$conf" ]; then
-        local token
+        local token policy_token
         token=$(sed -n 's/^emboux_master_token *= *//p' "$conf" 2>/dev/null || true)
         [ -n "$token" ] || token=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))')
+        policy_token=$(sed -n 's/^emboux_policy_token *= *//p' "$conf" 2>/dev/null || true)
+        [ -n "$policy_token" ] \
+            || policy_token=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))')
         sed -e "s|^addons_path *=.*|addons_path = $TOP|" \
             -e "s|^emboux_master_token *=.*|emboux_master_token = $token|" \
+            -e "s|^emboux_policy_token *=.*|emboux_policy_token = $policy_token|" \
             -e "s|^data_dir *=.*|data_dir = $RUN_DIR/data|" \
             "$TOP/odoo.conf.example" > "$conf"
     fi

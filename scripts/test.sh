@@ -20,7 +20,17 @@ DB=emboux_test_$$
 PORT=${EMBOUX_TEST_PORT:-8169}
 LOG=$RUN_DIR/$DB-odoo.log
 ADDONS=$(suite_addons)
-export EMBOUX_MASTER_TOKEN=${EMBOUX_MASTER_TOKEN:-test-master-token}
+# This run's secrets, random (a fixed literal would prove nothing when the
+# logs are searched for it): the Odoo tests and pytest read them from the
+# environment. EMBOUX_TEST_SECRET is a marker the tests use where a secret
+# of their own goes through the code (a mailbox password, the mail servers'
+# role password). At the end both logs are searched for each of them.
+random_secret() { "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+EMBOUX_MASTER_TOKEN="master-$(random_secret)"
+EMBOUX_POLICY_TOKEN="policy-$(random_secret)"
+EMBOUX_TEST_SECRET="marker-$(random_secret)"
+export EMBOUX_MASTER_TOKEN EMBOUX_POLICY_TOKEN EMBOUX_TEST_SECRET
+SECRETS=(EMBOUX_MASTER_TOKEN EMBOUX_POLICY_TOKEN EMBOUX_TEST_SECRET)
 cleanup() { dropdb --if-exists "$DB" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
@@ -52,11 +62,31 @@ if compgen -G "$TOP/tests/test_*.py" >/dev/null; then
     if [ "$py_rc" != 0 ] && [ "$py_failed" = 0 ]; then py_failed=1; fi
 fi
 
-passed=$(( total - failed + py_passed + 1 - lint_failed )); [ "$passed" -lt 0 ] && passed=0
+# No secret in any log: each configured secret, and any whole API token
+# (emb_ + 43 characters; the logs show a 12-character prefix). The line
+# names the secret, never its value.
+secrets_failed=0
+for logfile in "$LOG" "$RUN_DIR/$DB-pytest.log"; do
+    [ -f "$logfile" ] || continue
+    for name in "${SECRETS[@]}"; do
+        if grep -qF -- "${!name}" "$logfile"; then
+            echo "secret leak: the value of $name appears in $logfile"
+            secrets_failed=1
+        fi
+    done
+    if grep -qE 'emb_[A-Za-z0-9_-]{43}' "$logfile"; then
+        echo "secret leak: a whole API token (emb_ + 43 characters) appears in $logfile"
+        secrets_failed=1
+    fi
+done
+
+passed=$(( total - failed + py_passed + 2 - lint_failed - secrets_failed )); [ "$passed" -lt 0 ] && passed=0
 echo "Odoo: $summary (exit $odoo_rc, $errors_in_log error lines)"
 [ "$lint_failed" = 0 ] || echo "lint: failed (make lint shows why)"
-echo "tests: $passed passed, $(( failed + py_failed + lint_failed )) failed"
-if [ "$total" = 0 ] || [ "$failed" != 0 ] || [ "$py_failed" != 0 ] || [ "$lint_failed" != 0 ]; then
+[ "$secrets_failed" = 0 ] || echo "secrets: found in a log (see above)"
+echo "tests: $passed passed, $(( failed + py_failed + lint_failed + secrets_failed )) failed"
+if [ "$total" = 0 ] || [ "$failed" != 0 ] || [ "$py_failed" != 0 ] || [ "$lint_failed" != 0 ] \
+    || [ "$secrets_failed" != 0 ]; then
     log "logs kept: $LOG $RUN_DIR/$DB-pytest.log"
     exit 1
 fi

@@ -3,11 +3,13 @@
 Shared by the live REST tests (``tests/test_api_live.py``) and the
 benchmarks (``bench/run.py``): install the addons through Odoo's command
 line, start Odoo prefork (``--workers=2``) on a loopback port with
-``EMBOUX_MASTER_TOKEN`` set, stop it, drop the database.
+``EMBOUX_MASTER_TOKEN`` and ``EMBOUX_POLICY_TOKEN`` (the Postfix policy
+route's own token, random unless given) set, stop it, drop the database.
 """
 
 import os
 from pathlib import Path
+import secrets
 import signal
 import socket
 import subprocess
@@ -65,12 +67,21 @@ class LiveOdoo:
     """One Odoo server (prefork, ``workers`` workers) on database ``db``."""
 
     def __init__(
-        self, workdir, db, token, port=8213, port_fallback=True, workers=2, extra_env=None
+        self,
+        workdir,
+        db,
+        token,
+        port=8213,
+        port_fallback=True,
+        workers=2,
+        extra_env=None,
+        policy_token=None,
     ):
         self.workdir = Path(workdir)
         self.extra_env = dict(extra_env or {})  # e.g. a sending rule's setting
         self.db = db
         self.token = token
+        self.policy_token = policy_token or "policy-" + secrets.token_urlsafe(24)
         self.workers = workers
         self.port, self.gevent_port = pick_ports(port, fallback=port_fallback)
         self.proc = None
@@ -80,7 +91,12 @@ class LiveOdoo:
 
     def env(self, **extra):
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMBOUX_")}
-        env.update(EMBOUX_MASTER_TOKEN=self.token, **self.extra_env, **extra)
+        env.update(
+            EMBOUX_MASTER_TOKEN=self.token,
+            EMBOUX_POLICY_TOKEN=self.policy_token,
+            **self.extra_env,
+            **extra,
+        )
         return env
 
     # -- database -------------------------------------------------------

@@ -418,10 +418,112 @@ def test_parallel_creates_for_the_last_free_slot(odoo, api):
         assert expect(api.get(f"/tenants/{ref}"), 200)["domains_used"] == 2
 
 
+class RpcSession:
+    """A browser's session on Odoo's own JSON-RPC (``/web/...``)."""
+
+    def __init__(self, odoo, login, password):
+        self.odoo = odoo
+        self.session = requests.Session()
+        result = self.call("/web/session/authenticate", db=odoo.db, login=login, password=password)
+        assert result.get("result", {}).get("uid"), result
+
+    def call(self, path, **params):
+        response = self.session.post(
+            f"http://127.0.0.1:{self.odoo.port}{path}",
+            json={"jsonrpc": "2.0", "method": "call", "params": params, "id": 1},
+            timeout=TIMEOUT,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def call_kw(self, model, method, *args, **kwargs):
+        return self.call(
+            f"/web/dataset/call_kw/{model}/{method}",
+            model=model,
+            method=method,
+            args=list(args),
+            kwargs=kwargs,
+        )
+
+
+def test_portal_rpc_cannot_reset_or_count(odoo, api):
+    """A portal customer logged in at /web/login reaches every public model
+    method through /web/dataset/call_kw: the resets and another tenant's
+    send decision refuse it and change nothing."""
+    tokens = {}
+    for ref in ("rpc-a", "rpc-b"):
+        tokens[ref] = expect(api.post("/api-keys/", json={"partner_ref": ref, "name": "k"}), 201)[
+            "token"
+        ]
+        expect(Client(odoo, token=tokens[ref]).post("/domains/", json={"name": f"{ref}.test"}), 201)
+    admin = RpcSession(odoo, "admin", "admin")
+    domain_ids = {}
+    for ref in ("rpc-a", "rpc-b"):
+        [domain] = admin.call_kw(
+            "emboux.domain", "search_read", [("name", "=", f"{ref}.test")], fields=["id"]
+        )["result"]
+        domain_ids[ref] = domain["id"]
+        assert admin.call_kw(
+            "emboux.domain", "write", [domain["id"]], {"verification_status": "verified"}
+        )["result"]
+        sent = expect(api.post(f"/domains/{ref}.test/outbound/increment", json={"count": 3}), 200)
+        assert sent["allowed"] and sent["sent_today"] == 3, sent
+    # a portal login of tenant rpc-a, made by staff as in the backend
+    [tenant] = admin.call_kw(
+        "emboux.tenant", "search_read", [("partner_ref", "=", "rpc-a")], fields=["partner_id"]
+    )["result"]
+    contact = admin.call_kw(
+        "res.partner", "create", {"name": "Rpc A user", "parent_id": tenant["partner_id"][0]}
+    )["result"]
+    [portal_group] = admin.call_kw(
+        "ir.model.data",
+        "search_read",
+        [("module", "=", "base"), ("name", "=", "group_portal")],
+        fields=["res_id"],
+    )["result"]
+    password = "portal-" + secrets.token_urlsafe(12)
+    admin.call_kw(
+        "res.users",
+        "create",
+        {
+            "login": "rpc-a-portal",
+            "password": password,
+            "partner_id": contact,
+            "group_ids": [(6, 0, [portal_group["res_id"]])],
+        },
+    )
+    portal = RpcSession(odoo, "rpc-a-portal", password)
+
+    attempts = [
+        portal.call_kw("emboux.outbound.counter", "reset_daily"),
+        portal.call_kw("emboux.outbound.counter", "reset_monthly"),
+        portal.call_kw("emboux.domain", "outbound_send_decision", [domain_ids["rpc-b"]], count=5),
+        portal.call_kw("emboux.domain", "outbound_send_decision", [domain_ids["rpc-a"]], count=5),
+    ]
+    for answer in attempts:
+        assert "result" not in answer, answer
+        assert answer["error"]["data"]["name"] == "odoo.exceptions.AccessError", answer
+    for ref in ("rpc-a", "rpc-b"):
+        outbound = expect(api.get(f"/domains/{ref}.test/outbound"), 200)
+        assert (outbound["sent_today"], outbound["sent_this_month"]) == (3, 3), outbound
+    # what the portal customer may do, it still does: read its own domain only
+    own = portal.call_kw("emboux.domain", "search_read", [], fields=["name"])["result"]
+    assert [d["name"] for d in own] == ["rpc-a.test"]
+
+
 def test_no_server_error_logged(odoo):
     log = odoo.log()
     assert "Exception during request handling" not in log, log[-5000:]
     assert " 500 " not in "\n".join(line for line in log.splitlines() if "werkzeug" in line)
+
+
+def test_no_secret_in_the_request_log(odoo):
+    """The customer flow asked GET /api-keys/{token}/usage: the request log
+    shows the token's prefix only, and never the master token."""
+    log = odoo.log()
+    assert re.search(r"GET /api/api-keys/emb_[A-Za-z0-9_-]{8}…/usage", log), log[-3000:]
+    assert not re.search(r"emb_[A-Za-z0-9_-]{43}", log)
+    assert TOKEN not in log
 
 
 def test_prefix_follows_the_environment_on_restart(odoo):

@@ -149,7 +149,8 @@ def stack():
             "{'email': 'bounced@example.org', 'reason': 'bounce'})\n",
         )
         token_file = tmp / "token"
-        token_file.write_text(TOKEN)
+        # the mail host's credential: the policy token, never the master token
+        token_file.write_text(live.policy_token)
         daemon = subprocess.Popen(
             [
                 sys.executable,
@@ -285,3 +286,18 @@ def test_daemon_speaks_the_protocol_directly(stack):
     first, second = answer.decode().split("\n\n")[:2]
     assert first.startswith("action=550 5.7.1 <bounced@example.org>")
     assert second == "action=DUNNO"
+
+
+def test_policy_token_is_the_mail_hosts_only_credential(stack):
+    """The daemon's token opens the policy route only; the master token does
+    not open the policy route (a mail host never needs it)."""
+    live = stack["live"]
+    policy = {"Authorization": f"Bearer {live.policy_token}"}
+    response = requests.get(live.url("/domains/"), headers=policy, timeout=30)
+    assert response.status_code == 401, response.text
+    body = {"request": "smtpd_access_policy", "protocol_state": "CONNECT"}
+    policy_url = f"http://127.0.0.1:{live.port}/emboux/policy"
+    response = requests.post(policy_url, json=body, headers=stack["master"], timeout=30)
+    assert response.status_code == 401, response.text
+    response = requests.post(policy_url, json=body, headers=policy, timeout=30)
+    assert response.status_code == 200 and response.json() == {"action": "DUNNO"}

@@ -10,6 +10,7 @@ from odoo.modules.module import get_manifest
 from odoo.addons.emboux_core.tools import get_config
 
 from ..dependencies import authenticated_caller_impl, master_or_customer_caller_impl
+from ..docs import router as docs_router
 from ..routers import ROUTERS, TAGS_METADATA
 from ..routing import DocsTrailingSlashMiddleware, HTTPExceptionLogLevelMiddleware
 
@@ -60,6 +61,17 @@ failed request changes nothing. Lists take `limit` (default 100, at most
 1000) and `offset` and are ordered by name. Times are ISO 8601 UTC (`Z`).
 Create answers 201 with the object, delete 204, an action or a PUT of
 settings 200 with the result. Read-only fields sent in a body are ignored.
+
+**Limits**: a request body is at most 1 MiB (1048576 bytes, the webhooks'
+included); a larger one answers 413 `{"detail": "Request body too large:
+at most 1048576 bytes"}` before it is parsed, from `Content-Length` or as
+soon as a chunked body passes the limit. A header line longer than 64 KiB,
+or more than 100 headers, answer 431. A malformed `Accept-Language` is
+ignored (the default language).
+
+**Docs**: `/docs` (Swagger UI) and `/redoc` load their scripts and styles
+from this server only (`/docs/static/`), under a Content-Security-Policy
+that allows no other origin.
 """
 
 
@@ -70,7 +82,7 @@ class FastapiEndpoint(models.Model):
 
     def _get_fastapi_routers(self) -> list[APIRouter]:
         if self.app == "emboux":
-            return list(ROUTERS)
+            return [*ROUTERS, docs_router]
         return super()._get_fastapi_routers()
 
     def _get_app_dependencies_overrides(self):
@@ -98,6 +110,9 @@ class FastapiEndpoint(models.Model):
                 version=get_manifest("emboux_api")["version"],
                 description=API_DESCRIPTION,
                 openapi_tags=[*(params.get("openapi_tags") or []), *TAGS_METADATA],
+                # served by ..docs, without a CDN
+                docs_url=None,
+                redoc_url=None,
             )
         return params
 

@@ -83,31 +83,39 @@ def mailgun_webhook(body: RawBody, env: OdooEnv) -> WebhookOut:
     "/webhooks/ses",
     summary="Amazon SES bounce/complaint webhook through SNS (public, signed)",
     responses={
-        403: {"model": ErrorOut, "description": "Signature, certificate or topic refused"},
+        403: {"model": ErrorOut, "description": "Topic, signature or certificate refused"},
         422: {"model": ErrorOut, "description": "Malformed envelope or message"},
         502: {"model": ErrorOut, "description": "The certificate or SubscribeURL failed"},
+        503: {"model": ErrorOut, "description": "No SNS topic configured: nothing accepted"},
     },
     openapi_extra=_json_body("text/plain", "application/json"),
 )
 def ses_webhook(body: RawBody, env: OdooEnv) -> WebhookOut:
-    """An Amazon SNS HTTP(S) delivery (JSON sent as `text/plain`). Its
-    signature is verified (SignatureVersion 1, SHA1, and 2, SHA256) with
-    the certificate at `SigningCertURL`, which must be https on an
+    """An Amazon SNS HTTP(S) delivery (JSON sent as `text/plain`). Only
+    trusted topics are accepted: those listed in `emboux_ses_sns_topic_arns`
+    (env `EMBOUX_SES_SNS_TOPIC_ARNS`, comma- or space-separated ARNs). The
+    `TopicArn` is checked first, before any certificate is fetched or
+    subscription confirmed. Its signature is then verified
+    (SignatureVersion 1, SHA1, and 2, SHA256) with the certificate at
+    `SigningCertURL`, which must be https on an
     `sns.<region>.amazonaws.com` host and end with `.pem` (fetched once,
-    cached). `emboux_ses_topic_arns`, when set, lists the accepted topics.
-    A `SubscriptionConfirmation` is confirmed by a GET of its
+    cached). A `SubscriptionConfirmation` is confirmed by a GET of its
     `SubscribeURL` (same host check). A `Notification` is processed once per
     `MessageId` (SNS retries answer `duplicate`): an SES `Bounce` with
     `bounceType` `Permanent` suppresses each bounced recipient, a
     `Complaint` each complained recipient; transient bounces, deliveries
     and SES's "Successfully validated SNS topic" text are ignored.
 
-    **403**: bad signature, untrusted certificate URL, unexpected topic, a
-    message older than the accepted age; **422**: a malformed envelope or
-    SES message, the detail naming the field; **502**: the certificate or
-    the SubscribeURL could not be fetched (SNS retries)."""
+    **403**: a topic not trusted, a bad signature, an untrusted certificate
+    URL, a message older than the accepted age; **422**: a malformed
+    envelope or SES message, the detail naming the field; **502**: the
+    certificate or the SubscribeURL could not be fetched (SNS retries);
+    **503**: no SNS topic is configured, so every delivery is refused (a
+    warning in the log names its topic). A refusal changes nothing."""
     try:
         result = env["emboux.webhook.event"]._receive_sns(body)
+    except WebhookNotConfiguredError as exc:
+        raise HTTPException(status_code=HTTP_503, detail=str(exc)) from exc
     except WebhookSignatureError as exc:
         raise HTTPException(status_code=403, detail=str(exc)) from exc
     except WebhookUpstreamError as exc:

@@ -14,3 +14,5 @@ from . import test_suppression_api
 from . import test_webhooks_api
 from . import test_dns_check_api
 from . import test_bad_input
+from . import test_secrets
+from . import test_headers

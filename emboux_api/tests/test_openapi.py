@@ -1,3 +1,7 @@
+import base64
+import hashlib
+import re
+
 from odoo.tests import tagged
 
 from .common import EmbouxApiCase
@@ -177,3 +181,71 @@ class TestOpenApi(EmbouxApiCase):
         )
         password = components["MailboxCreate"]["properties"]["password"]
         self.assertEqual(password.get("format"), "password")
+
+
+@tagged("post_install", "-at_install")
+class TestDocsPages(EmbouxApiCase):
+    """``/docs`` and ``/redoc`` load nothing from elsewhere: their assets
+    are the server's own, and a CSP allows no other origin."""
+
+    PAGES = ("/docs", "/docs/", "/redoc", "/redoc/")
+
+    def test_pages_reference_no_other_origin(self):
+        for path in self.PAGES:
+            with self.subTest(path=path):
+                response = self.client.get(path, follow_redirects=False)
+                self.assertEqual(response.status_code, 200, response.text)
+                self.assertEqual(response.headers["content-type"], "text/html; charset=utf-8")
+                html = response.text
+                self.assertNotRegex(html, r"(?i)(https?:)?//[a-z0-9]")
+                urls = re.findall(r'(?:src|href|spec-url)="([^"]+)"|url: \'([^\']+)\'', html)
+                urls = [a or b for a, b in urls]
+                self.assertIn("/openapi.json", urls)
+                for url in urls:
+                    self.assertTrue(url.startswith("/"), url)
+                    asset = self.client.get(url)
+                    self.assertEqual(asset.status_code, 200, url)
+
+    def test_csp_allows_only_the_own_origin_and_the_inline_script_by_hash(self):
+        for path in self.PAGES:
+            with self.subTest(path=path):
+                response = self.client.get(path)
+                csp = response.headers["content-security-policy"]
+                directives = dict((part.split(" ", 1) + [""])[:2] for part in csp.split("; "))
+                self.assertEqual(directives["default-src"], "'self'")
+                self.assertEqual(directives["img-src"], "'self' data:")
+                self.assertEqual(directives["frame-ancestors"], "'none'")
+                self.assertNotIn("unsafe-inline", directives["script-src"])
+                self.assertNotIn("http", csp)
+                scripts = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
+                hashes = {
+                    f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
+                    for s in scripts
+                }
+                self.assertEqual(set(directives["script-src"].split()) - {"'self'"}, hashes, path)
+                if path.startswith("/docs"):
+                    self.assertEqual(len(hashes), 1)  # Swagger UI's init
+
+    def test_assets(self):
+        for name, content_type in (
+            ("swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+            ("swagger-ui.css", "text/css; charset=utf-8"),
+            ("redoc.standalone.js", "text/javascript; charset=utf-8"),
+            ("favicon.png", "image/png"),
+        ):
+            with self.subTest(name=name):
+                response = self.client.get(f"/docs/static/{name}")
+                self.assertEqual(response.status_code, 200)
+                self.assertEqual(response.headers["content-type"], content_type)
+                self.assertEqual(response.headers["x-content-type-options"], "nosniff")
+                self.assertGreater(len(response.content), 1000)
+        # Swagger UI 5: it renders FastAPI's OpenAPI 3.1 (4.x does not)
+        bundle = self.client.get("/docs/static/swagger-ui-bundle.js").text
+        self.assertRegex(bundle, r'PACKAGE_VERSION:"5\.')
+        for name in ("nope.js", "..%2F..%2F__init__.py", "%2Fetc%2Fpasswd"):
+            with self.subTest(name=name):
+                self.assertStatus(self.client.get(f"/docs/static/{name}"), 404)
+
+    def test_assets_stay_out_of_the_schema(self):
+        schema = self.client.get("/openapi.json").json()
+        self.assertFalse([p for p in schema["paths"] if "docs" in p or "redoc" in p])

@@ -2,11 +2,17 @@ import json
 import os
 import time
 from unittest.mock import patch
+from urllib.parse import urlsplit
+import uuid
 
 from odoo.tests import HttpCase, tagged
+from odoo.tools import config
 
 from odoo.addons.emboux_outbound.tests.webhook_fixtures import (
     MAILGUN_KEY,
+    TOPIC_ARN,
+    TRUSTED_TOPIC_ENV,
+    UNTRUSTED_TOPIC_ARN,
     LocalSns,
     mailgun_body,
     mailgun_complained,
@@ -21,6 +27,7 @@ from odoo.addons.emboux_outbound.tests.webhook_fixtures import (
 from .common import EmbouxApiCase
 
 SNS_HEADERS = {"Content-Type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": "x"}
+MODEL_LOGGER = "odoo.addons.emboux_outbound.models.emboux_webhook_event"
 
 
 class WebhookApiCase(EmbouxApiCase):
@@ -32,7 +39,7 @@ class WebhookApiCase(EmbouxApiCase):
                 os.environ,
                 {
                     "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY,
-                    "EMBOUX_SES_TOPIC_ARNS": "",
+                    **TRUSTED_TOPIC_ENV,
                     "EMBOUX_SNS_ALLOWED_HOSTS": "",
                     "EMBOUX_WEBHOOK_MAX_AGE": "",
                 },
@@ -133,7 +140,8 @@ class TestSesWebhookApi(WebhookApiCase):
         return self.api("POST", "/webhooks/ses", token=None, content=body, headers=SNS_HEADERS)
 
     def notification(self, message, **kwargs):
-        return sns_notification(message, self.key, cert_url=self.cert_url, **kwargs)
+        kwargs.setdefault("cert_url", self.cert_url)
+        return sns_notification(message, self.key, **kwargs)
 
     def test_ignored_and_duplicate(self):
         envelope = self.notification(ses_bounce(["a@example.org"], bounce_type="Transient"))
@@ -169,6 +177,83 @@ class TestSesWebhookApi(WebhookApiCase):
         with patch.dict(os.environ, {"EMBOUX_SNS_ALLOWED_HOSTS": host}):
             response = self.post(sns_notification("x", self.key, cert_url=url))
         self.assertStatus(response, 502)
+
+    def fresh_cert_url(self):
+        """A certificate URL not cached yet: a refusal that let the
+        signature be checked would GET it from the local SNS."""
+        return self.sns.url(f"/SimpleNotificationService-{uuid.uuid4().hex}.pem")
+
+    def assertRefusedBeforeNetwork(self, envelope, code, logged):
+        """``envelope`` answers ``code`` naming TopicArn, with a warning
+        naming its topic, and changes nothing: no delivery, no suppression,
+        no request to the local SNS (certificate or SubscribeURL)."""
+        requests, deliveries = list(self.sns.requests), self.deliveries()
+        suppressions = self.env["emboux.suppression"].search_count([])
+        with self.assertLogs(MODEL_LOGGER, "WARNING") as logs:
+            detail = self.assertDetailNames(self.post(envelope), code, "TopicArn")
+        self.assertIn(logged, logs.output[0])
+        self.assertIn(envelope["TopicArn"], logs.output[0])
+        self.assertEqual(self.sns.requests, requests)
+        self.assertEqual(self.deliveries(), deliveries)
+        self.assertEqual(self.env["emboux.suppression"].search_count([]), suppressions)
+        return detail
+
+    def test_no_topic_configured_503(self):
+        bounce = self.notification(
+            ses_bounce(["victim@example.org"]), cert_url=self.fresh_cert_url()
+        )
+        subscribe = sns_subscription(
+            self.sns.url("/?Action=ConfirmSubscription&Token=t503"),
+            self.key,
+            cert_url=self.fresh_cert_url(),
+        )
+        with (
+            patch.dict(os.environ, {"EMBOUX_SES_SNS_TOPIC_ARNS": ""}),
+            patch.dict(config._runtime_options, {"emboux_ses_sns_topic_arns": ""}),
+        ):
+            for envelope in (bounce, subscribe):
+                detail = self.assertRefusedBeforeNetwork(envelope, 503, "no SNS topic")
+                self.assertIn("no SNS topic is configured", detail)
+        self.assertFalse(self.suppressed("victim@example.org")["suppressed"])
+        # configured, the same deliveries go through (and fetch the certificate)
+        self.assertEqual(self.assertStatus(self.post(bounce), 200)["kind"], "bounce")
+        self.assertIn(urlsplit(bounce["SigningCertURL"]).path, self.sns.requests)
+        self.assertEqual(self.assertStatus(self.post(subscribe), 200)["status"], "confirmed")
+        self.assertIn("/?Action=ConfirmSubscription&Token=t503", self.sns.requests)
+
+    def test_untrusted_topic_403(self):
+        # validly signed, but by someone else's topic
+        envelope = sns_notification(
+            ses_bounce(["victim@example.org"]),
+            self.key,
+            cert_url=self.fresh_cert_url(),
+            TopicArn=UNTRUSTED_TOPIC_ARN,
+        )
+        detail = self.assertRefusedBeforeNetwork(envelope, 403, "untrusted SNS topic")
+        self.assertEqual(detail, "TopicArn: not a trusted topic")
+        self.assertFalse(self.suppressed("victim@example.org")["suppressed"])
+        subscribe = sns_subscription(
+            self.sns.url("/?Action=ConfirmSubscription&Token=t403"),
+            self.key,
+            cert_url=self.fresh_cert_url(),
+            topic_arn=UNTRUSTED_TOPIC_ARN,
+        )
+        self.assertRefusedBeforeNetwork(subscribe, 403, "untrusted SNS topic")
+        # env wins over odoo.conf
+        with patch.dict(
+            config._runtime_options, {"emboux_ses_sns_topic_arns": UNTRUSTED_TOPIC_ARN}
+        ):
+            self.assertRefusedBeforeNetwork(subscribe, 403, "untrusted SNS topic")
+            with patch.dict(os.environ, {"EMBOUX_SES_SNS_TOPIC_ARNS": ""}):
+                response = self.post(subscribe)
+                self.assertEqual(self.assertStatus(response, 200)["status"], "confirmed")
+
+    def test_topic_arn_robust(self):
+        envelope = self.notification("x")
+        for value in (12, ["x"], None, "arn:" + "x" * 100_000):
+            self.assertDetailNames(self.post({**envelope, "TopicArn": value}), 422, "TopicArn")
+        nul = {**envelope, "TopicArn": TOPIC_ARN + "\x00"}
+        self.assertIn("NUL", self.assertDetailNames(self.post(nul), 422, "body"))
 
     def test_subscription_confirmed(self):
         envelope = sns_subscription(
@@ -217,10 +302,20 @@ class TestWebhooksHttp(HttpCase):
                 key,
                 cert_url=server.url("/cert.pem"),
             )
-            with patch.dict(os.environ, {"EMBOUX_SNS_ALLOWED_HOSTS": server.host}):
+            options = {"EMBOUX_SNS_ALLOWED_HOSTS": server.host, **TRUSTED_TOPIC_ENV}
+            with patch.dict(os.environ, options):
                 response = self.post("/webhooks/ses", json.dumps(envelope), "text/plain")
                 self.assertEqual(response.status_code, 200, response.text)
                 self.assertEqual(response.json()["status"], "ignored")
                 envelope["Subject"] = "tampered"
                 response = self.post("/webhooks/ses", json.dumps(envelope), "text/plain")
                 self.assertEqual(response.status_code, 403, response.text)
+            with (
+                patch.dict(os.environ, {"EMBOUX_SES_SNS_TOPIC_ARNS": ""}),
+                patch.dict(config._runtime_options, {"emboux_ses_sns_topic_arns": ""}),
+                self.assertLogs(MODEL_LOGGER, "WARNING"),
+            ):
+                response = self.post("/webhooks/ses", json.dumps(envelope), "text/plain")
+            self.assertEqual(response.status_code, 503, response.text)
+            self.assertTrue(response.json()["detail"].startswith("TopicArn:"))
+            self.assertEqual(server.requests, ["/cert.pem"])  # by the first delivery only

@@ -2,6 +2,7 @@ import psycopg2
 
 from odoo import api, fields, models
 
+from ..access import check_master
 from ..exceptions import EmbouxConflictError, EmbouxInputError
 from ..tools import check_non_negative_int, normalize_domain
 
@@ -217,13 +218,16 @@ class EmbouxDomain(models.Model):
         return True
 
     def set_retention(self, days):
-        """``days`` >= 0; ``None`` or 0 keeps mail forever."""
+        """``days`` >= 0; ``None`` or 0 keeps mail forever. Master only."""
+        check_master(self.env)
         days = check_non_negative_int(0 if days is None else days, "retention_days")
         self.write({"retention_days": days})
         return True
 
     def set_transfer_limit(self, mb):
-        """Monthly transfer limit in MB; ``None`` or 0 means unlimited."""
+        """Monthly transfer limit in MB; ``None`` or 0 means unlimited.
+        Master only."""
+        check_master(self.env)
         mb = check_non_negative_int(0 if mb is None else mb, "monthly_transfer_limit_mb")
         self.write({"monthly_transfer_limit_mb": mb})
         return True

@@ -34,10 +34,22 @@ that needs CREATEROLE, and without it the suite logs a warning and goes on
 (a DBA can create the role by hand). Whenever the role exists, it gets SELECT
 on the five views and every other right on the schema's tables, views and
 sequences is revoked from it.
+
+The role's password never reaches a log: it is sent as a SCRAM-SHA-256
+verifier computed here (PostgreSQL stores a verifier it is given as is, so
+the clear password never leaves the process), and the statement carrying it
+runs on the raw psycopg2 cursor, which Odoo's cursor neither logs at
+``--log-sql`` nor as a "bad query" when it fails; a failure is re-raised
+without the statement.
 """
 
+import base64
+import hashlib
+import hmac
 import logging
+import os
 
+from passlib.utils import saslprep
 import psycopg2
 import psycopg2.errors
 
@@ -108,6 +120,30 @@ VIEWS = {
           JOIN emboux_domain d ON d.id = m.domain_id
     """,
 }
+
+
+SCRAM_ITERATIONS = 4096  # PostgreSQL's default (scram_iterations)
+
+
+def scram_sha256_verifier(password, salt=None, iterations=SCRAM_ITERATIONS):
+    """The ``SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`` verifier
+    PostgreSQL stores for ``password`` (RFC 5802 and 7677, as its
+    ``pg_be_scram_build_secret``: the password SASLprep'ed, or taken as is
+    when SASLprep refuses it)."""
+    try:
+        prepared = saslprep(password)
+    except (ValueError, TypeError):
+        prepared = password
+    salt = os.urandom(16) if salt is None else salt
+    salted = hashlib.pbkdf2_hmac("sha256", prepared.encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(data):
+        return base64.b64encode(data).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
 class EmbouxMailServerViews(models.AbstractModel):
@@ -225,14 +261,11 @@ class EmbouxMailServerViews(models.AbstractModel):
             return False
         options = SQL(
             "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION PASSWORD %s",
-            password,
+            scram_sha256_verifier(password),
         )
         verb = SQL("ALTER ROLE") if info else SQL("CREATE ROLE")
         try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    SQL("%s %s %s", verb, SQL.identifier(role), options), log_exceptions=False
-                )
+            self._execute_unlogged(SQL("%s %s %s", verb, SQL.identifier(role), options))
         except psycopg2.errors.InsufficientPrivilege:
             _logger.warning(
                 "The database user may not create or alter PostgreSQL roles (it lacks "
@@ -246,10 +279,29 @@ class EmbouxMailServerViews(models.AbstractModel):
             return False
         except (psycopg2.errors.DuplicateObject, psycopg2.errors.UniqueViolation):
             # created meanwhile by a concurrent install on the same cluster
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(SQL("ALTER ROLE %s %s", SQL.identifier(role), options))
+            self._execute_unlogged(SQL("ALTER ROLE %s %s", SQL.identifier(role), options))
         _logger.info("Mail server read-only role %r %s", role, "updated" if info else "created")
         return True
+
+    @api.model
+    def _execute_unlogged(self, query):
+        """Run ``query`` (one that carries a secret) in a savepoint on the
+        raw psycopg2 cursor: Odoo's cursor would log it with its parameters
+        at ``--log-sql`` and on failure. A failure is re-raised as the same
+        psycopg2 class with PostgreSQL's message only (never the
+        statement), and without the original exception, whose cursor still
+        holds the statement."""
+        cr = self.env.cr
+        with cr.savepoint(flush=False):
+            try:
+                cr._obj.execute(query.code, query.params)
+            except psycopg2.Error as exc:
+                message = (exc.diag.message_primary if exc.diag else None) or type(exc).__name__
+                error = type(exc)(message)
+            else:
+                error = None
+            if error is not None:
+                raise error from None
 
     @api.model
     def _grant_views(self, role):

@@ -5,6 +5,9 @@ mailserver/ (Postfix pgsql maps, Dovecot dovecot-sql.conf.ext); the mail
 servers themselves are exercised by tests/test_mail_e2e.py.
 """
 
+import base64
+from contextlib import contextmanager
+import logging
 import os
 from unittest.mock import patch
 import uuid
@@ -15,7 +18,7 @@ import psycopg2.errors
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import SQL, mute_logger
 
-from odoo.addons.emboux_core.models.mail_server_views import VIEWS
+from odoo.addons.emboux_core.models.mail_server_views import VIEWS, scram_sha256_verifier
 from odoo.addons.emboux_core.tools import verify_password
 
 LOGGER = "odoo.addons.emboux_core.models.mail_server_views"
@@ -313,3 +316,104 @@ class TestMailServerViews(TransactionCase):
         with self.assertLogs(LOGGER, "ERROR"):
             self.assertFalse(Views._ensure_role(superuser, "whatever password"))
             self.assertFalse(Views._grant_views(superuser))
+
+
+@contextmanager
+def all_logs_with_sql():
+    """Every record logged meanwhile, with ``odoo.sql_db`` at DEBUG (as
+    ``--log-sql``): yields the list of formatted records."""
+    lines = []
+    formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            lines.append(formatter.format(record))
+
+    handler = Capture(logging.DEBUG)
+    root, sql = logging.getLogger(), logging.getLogger("odoo.sql_db")
+    level = sql.level
+    root.addHandler(handler)
+    sql.setLevel(logging.DEBUG)
+    try:
+        yield lines
+    finally:
+        sql.setLevel(level)
+        root.removeHandler(handler)
+
+
+@tagged("post_install", "-at_install")
+class TestRolePasswordNeverLogged(TransactionCase):
+    """The mail servers' role password (and its verifier) never reach a log,
+    at ``--log-sql`` nor when the statement fails."""
+
+    # make test's marker secret, searched for in the whole log at the end
+    PASSWORD = os.environ.get("EMBOUX_TEST_SECRET") or "role-secret-" + uuid.uuid4().hex
+
+    def setUp(self):
+        super().setUp()
+        self.Views = self.env["emboux.mail.server.views"]
+        self.superuser = self.Views._role_info(
+            self.env.execute_query(SQL("SELECT current_user"))[0][0]
+        )[0]
+
+    def stored_verifier(self, role):
+        rows = self.env.execute_query(
+            SQL("SELECT rolpassword FROM pg_authid WHERE rolname = %s", role)
+        )
+        return rows[0][0] if rows else None
+
+    def assertNoSecret(self, lines, *secrets):
+        text = "\n".join(lines)
+        self.assertTrue(lines)  # the capture works: the other queries are there
+        for secret in secrets:
+            self.assertNotIn(secret, text)
+        self.assertNotIn("SCRAM-SHA-256$", text)
+
+    def test_create_and_reset_at_log_sql(self):
+        role = "emboux_ms_test_" + uuid.uuid4().hex[:12]
+        with all_logs_with_sql() as lines:
+            if not self.Views._ensure_role(role, self.PASSWORD):
+                self.skipTest("the database user may not create roles")
+            self.assertTrue(self.Views._ensure_role(role, self.PASSWORD + "-new"))
+        self.assertTrue(any("pg_roles" in line for line in lines))  # queries were logged
+        self.assertNoSecret(lines, self.PASSWORD)
+        if self.superuser:
+            verifier = self.stored_verifier(role)
+            self.assertTrue(verifier.startswith("SCRAM-SHA-256$4096:"), verifier[:20])
+            self.assertNotIn(verifier, "\n".join(lines))
+
+    def test_failure_logs_and_raises_no_password(self):
+        # "pg_" names are reserved: CREATE ROLE fails in PostgreSQL itself
+        role = "pg_emboux_test_" + uuid.uuid4().hex[:8]
+        with all_logs_with_sql() as lines, self.assertRaises(psycopg2.Error) as caught:
+            self.Views._ensure_role(role, self.PASSWORD)
+        self.assertNoSecret(lines, self.PASSWORD)
+        self.assertFalse([line for line in lines if line.startswith("ERROR")], lines)
+        exc = caught.exception
+        self.assertNotIn(self.PASSWORD, str(exc))
+        self.assertNotIn("SCRAM", str(exc))
+        self.assertIsNone(exc.__cause__)
+        self.assertIsNone(exc.__context__)
+        # the transaction goes on (the savepoint was rolled back)
+        self.assertEqual(self.env.execute_query(SQL("SELECT 1")), [(1,)])
+
+    def test_verifier_is_postgresql_own(self):
+        """Our verifier is the one PostgreSQL computes from the clear
+        password with the same salt (SASLprep included: a soft hyphen is
+        dropped, a ligature folded)."""
+        if not self.superuser:
+            self.skipTest("pg_authid needs a superuser")
+        for password in ("plain ascii password", "pass\u00adword \ufb01ne ünïcode"):
+            role = "emboux_ms_test_" + uuid.uuid4().hex[:12]
+            cr = self.env.cr
+            with cr.savepoint(flush=False):
+                # PostgreSQL hashes it: the clear password only in this test
+                cr._obj.execute("SET LOCAL password_encryption = 'scram-sha-256'")
+                query = SQL("CREATE ROLE %s PASSWORD %s", SQL.identifier(role), password)
+                cr._obj.execute(query.code, query.params)
+            stored = self.stored_verifier(role)
+            head, _sep, _keys = stored.partition("$")[2].partition("$")
+            iterations, salt = head.split(":")
+            self.assertEqual(
+                scram_sha256_verifier(password, base64.b64decode(salt), int(iterations)), stored
+            )

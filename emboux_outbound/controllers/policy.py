@@ -7,7 +7,9 @@ rules are the REST API's: ``emboux.outbound.policy`` runs the same send
 decision as ``POST /api/domains/{name}/outbound/increment``.
 
 Body: Postfix's policy attributes as a JSON object. Answer: ``{"action":
-"..."}``. The master token is required (``Authorization: Bearer``).
+"..."}``. The policy token is required (``Authorization: Bearer``): the
+mail hosts hold that one only, and it opens this route and nothing else; the
+master token is refused here (``emboux_policy_token`` / EMBOUX_POLICY_TOKEN).
 """
 
 import json
@@ -16,7 +18,7 @@ import logging
 from odoo import http
 from odoo.http import request
 
-from odoo.addons.emboux_core.tools import is_master_token
+from odoo.addons.emboux_core.tools import is_policy_token
 
 _logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class EmbouxPolicyController(http.Controller):
     def emboux_policy(self, **_kwargs):
         header = request.httprequest.headers.get("Authorization") or ""
         scheme, _sep, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not is_master_token(token.strip()):
+        if scheme.lower() != "bearer" or not is_policy_token(token.strip()):
             return _json({"error": "Not authenticated"}, status=401)
         if not request.db:
             return _json({"error": "No database selected (db_name / dbfilter)"}, status=503)

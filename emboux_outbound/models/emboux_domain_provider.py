@@ -9,14 +9,21 @@ domain keeps (or gets) ``verification_status`` ``pending`` with the error in
 """
 
 from collections import defaultdict
+from datetime import timedelta
 import logging
 
 from markupsafe import Markup
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
-from odoo.addons.emboux_core.tools import get_config, normalize_domain
+from odoo.addons.emboux_core.tools import (
+    CONCURRENCY_ERRORS,
+    get_config,
+    normalize_domain,
+    quiet_concurrency_errors,
+)
 from odoo.addons.emboux_saas.dns_records import dns_records
 
 from ..providers import ProviderError, get_provider
@@ -25,6 +32,10 @@ _logger = logging.getLogger(__name__)
 
 DEFAULT_PROVIDER_PARAM = "emboux_outbound.default_provider"
 POLL_BATCH = 100
+# a domain an API request is writing: the poll waits this long for its lock,
+# then leaves it to a retry this many minutes later
+POLL_LOCK_TIMEOUT = "2s"
+POLL_RETRY_MINUTES = 5
 PROVIDER_ERROR_MAX = 500
 
 
@@ -368,10 +379,18 @@ class EmbouxDomain(models.Model):
             except ProviderError as exc:
                 domain._provider_failed(exc, pending=False)
                 continue
-            vals = {"smtp_login": credential.login, "provider_error": False}
+            domain.write({"smtp_login": credential.login, "provider_error": False})
             if credential.created:
-                vals["smtp_password"] = credential.password
-            domain.write(vals)
+                domain._store_smtp_password(credential.password)
+
+    def _store_smtp_password(self, password):
+        """Store the relay password by a statement that reaches no log (an
+        ORM write would show it at ``--log-sql``)."""
+        self.ensure_one()
+        self.env["emboux.mail.server.views"]._execute_unlogged(
+            SQL("UPDATE emboux_domain SET smtp_password = %s WHERE id = %s", password, self.id)
+        )
+        self.invalidate_recordset(["smtp_password"])
 
     def _provider_refresh(self, providers=None):
         """Ask the providers for the state of these domains' own identities
@@ -449,7 +468,15 @@ class EmbouxDomain(models.Model):
         check first, in batches of ``batch_size``, each domain once per run
         (those checked before the run started). Inside the cron each batch
         is committed (``_commit_progress``) and the run stops when its time
-        is up; the next run goes on. Answers the number of domains handled."""
+        is up; the next run goes on.
+
+        A batch that meets a concurrent transaction on one of its domains
+        (an API request writing it: serialization failure, lock not
+        available, deadlock) is rolled back and its domains are polled one
+        by one, so that only the contested ones wait; those stay "not
+        checked in this run", an INFO line says they are retried, and the
+        cron is triggered again in ``POLL_RETRY_MINUTES`` (no ERROR: it is
+        no failure). Answers the number of domains handled."""
         started = fields.Datetime.now()
         Domain = self.sudo()
         in_cron = bool(self.env.context.get("ir_cron_progress_id"))
@@ -482,22 +509,73 @@ class EmbouxDomain(models.Model):
             remaining = sum(Domain.search_count(search) for search, _job in jobs)
             self.env["ir.cron"]._commit_progress(remaining=remaining)
         done = 0
+        busy = Domain.browse()
+        out_of_time = False
         for search, job in jobs:
-            while True:
+            while not out_of_time:
                 batch = Domain.search(
-                    search, limit=batch_size, order="provider_checked_at asc nulls first, id"
+                    [("id", "not in", busy.ids), *search],
+                    limit=batch_size,
+                    order="provider_checked_at asc nulls first, id",
                 )
                 if not batch:
                     break
-                job(batch)
-                # whatever the provider answered, not again in this run
-                batch.filtered(
-                    lambda d: not d.provider_checked_at or d.provider_checked_at < started
-                ).write({"provider_checked_at": fields.Datetime.now()})
-                done += len(batch)
-                if in_cron and self.env["ir.cron"]._commit_progress(len(batch)) <= 0:
-                    return done
+                handled = batch._poll_batch(job, started, in_cron)
+                busy |= batch - handled
+                done += len(handled)
+                if in_cron and self.env["ir.cron"]._commit_progress(len(handled)) <= 0:
+                    out_of_time = True
+        if busy:
+            _logger.info(
+                "Provider poll: %s met a concurrent update; retried in %s minutes",
+                ", ".join(busy.mapped("name")),
+                POLL_RETRY_MINUTES,
+            )
+            cron = self.env.ref("emboux_outbound.ir_cron_emboux_provider_poll", False)
+            if cron:
+                cron.sudo()._trigger(fields.Datetime.now() + timedelta(minutes=POLL_RETRY_MINUTES))
+            if in_cron and not out_of_time:
+                # the busy ones are the trigger's: this run is complete
+                self.env["ir.cron"]._commit_progress(remaining=0)
         return done
+
+    def _poll_batch(self, job, started, in_cron):
+        """Run ``job`` on these domains in a savepoint and mark them checked;
+        answers the domains handled. On a concurrency failure the savepoint
+        rolls back and the domains are tried one by one (after a commit in
+        the cron, for a fresh snapshot); one that fails again is left out.
+        The cron waits ``POLL_LOCK_TIMEOUT`` at most for a lock an API
+        request holds."""
+        cr = self.env.cr
+        if in_cron:
+            cr.execute(SQL("SELECT set_config('lock_timeout', %s, true)", POLL_LOCK_TIMEOUT))
+        units = [self] if len(self) == 1 else [self, *self]
+        handled = self.browse()
+        for unit in units:
+            try:
+                with quiet_concurrency_errors(), cr.savepoint():
+                    job(unit)
+                    # whatever the provider answered, not again in this run
+                    unit.filtered(
+                        lambda d: not d.provider_checked_at or d.provider_checked_at < started
+                    ).write({"provider_checked_at": fields.Datetime.now()})
+            except CONCURRENCY_ERRORS as exc:
+                _logger.info(
+                    "Provider poll of %s rolled back (%s)",
+                    ", ".join(unit.mapped("name")),
+                    type(exc).__name__,
+                )
+                if unit is self and in_cron:
+                    # the failed statement's snapshot is stale: a new one
+                    self.env["ir.cron"]._commit_progress(0)
+                    cr.execute(
+                        SQL("SELECT set_config('lock_timeout', %s, true)", POLL_LOCK_TIMEOUT)
+                    )
+                continue
+            handled |= unit
+            if unit is self:
+                break
+        return handled
 
     # ------------------------------------------------------------------
     # business methods: the one code path of forms, portal and API
@@ -544,8 +622,9 @@ class EmbouxDomain(models.Model):
         return True
 
     def action_provider_refresh(self):
-        """``GET /domains/{name}/verify-status``: refresh from the provider."""
-        self.check_access("read")
+        """``GET /domains/{name}/verify-status``: refresh from the provider
+        (it writes the answer: the master's or the owner's to ask)."""
+        self._check_owner_action()
         self.sudo()._provider_refresh()
         return True
 

@@ -21,6 +21,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, ConcurrencyError, MissingError
 from odoo.tools import SQL
 
+from odoo.addons.emboux_core.access import check_master
 from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
 from odoo.addons.emboux_core.tools import check_non_negative_int, normalize_email
 
@@ -543,11 +544,14 @@ class EmbouxDomain(models.Model):
 
     def action_outbound_resume(self):
         """Staff button: lift a pause or a guillotine (a lifted guillotine
-        starts a fresh reputation window)."""
+        starts a fresh reputation window). Master only."""
+        check_master(self.env)
         self.write({"outbound_status": "active"})
         return True
 
     def action_outbound_pause(self):
+        """Staff button: stop the domain's sending. Master only."""
+        check_master(self.env)
         self.write({"outbound_status": "paused"})
         return True
 
@@ -602,6 +606,7 @@ class EmbouxDomain(models.Model):
         recipient is). Over a limit (monthly, daily, warm-up cap, hourly,
         spike, transfer) ``hard`` refuses, ``soft`` allows, counts and names
         the limit in ``reason``, ``off`` allows and counts."""
+        check_master(self.env)  # POST .../outbound/increment is the master's
         self.ensure_one()
         count, recipients, size = self._check_send_input(count, recipients, size_bytes)
         suppressed = self.env["emboux.suppression"].sudo()._suppressed_among(recipients)

@@ -16,6 +16,7 @@ import psycopg2
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from odoo.addons.emboux_core.access import check_master
 from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
 from odoo.addons.emboux_core.tools import normalize_domain, normalize_email
 
@@ -115,7 +116,8 @@ class EmbouxSuppression(models.Model):
     @api.model
     def check(self, email):
         """``GET /suppression/check/{email}``: ``{"email", "suppressed",
-        "reason"}``."""
+        "reason"}``. Master only."""
+        check_master(self.env)
         normalised = normalize_email(email, field="email")
         entry = self._find_by_email(normalised)
         return {
@@ -126,7 +128,9 @@ class EmbouxSuppression(models.Model):
 
     @api.model
     def unsuppress(self, email):
-        """``DELETE /suppression/{email}``: True when it was listed."""
+        """``DELETE /suppression/{email}``: True when it was listed. Master
+        only."""
+        check_master(self.env)
         entry = self._find_by_email(email)
         if not entry:
             return False

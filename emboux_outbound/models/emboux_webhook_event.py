@@ -11,12 +11,14 @@ Rows older than the accepted age (plus a day) are purged by a cron: a
 replay that old is refused as stale anyway.
 """
 
+from datetime import timedelta
 import logging
 
 from odoo import api, fields, models
 from odoo.tools import SQL
 
 from odoo.addons.emboux_core.exceptions import EmbouxInputError
+from odoo.addons.emboux_core.tools import CONCURRENCY_ERRORS, quiet_concurrency_errors
 
 from ..webhooks import (
     WebhookNotConfiguredError,
@@ -39,6 +41,7 @@ OUTCOME_SELECTION = [
 ]
 KEY_MAX_LENGTH = 256
 RETENTION_MARGIN = 86400  # seconds kept beyond the accepted age
+GC_RETRY_MINUTES = 5  # a purge that met a concurrent delivery runs again then
 
 
 class EmbouxWebhookEvent(models.Model):
@@ -87,16 +90,31 @@ class EmbouxWebhookEvent(models.Model):
 
     @api.model
     def _gc_webhook_events(self):
-        """Cron: forget deliveries older than the accepted age plus a day."""
+        """Cron: forget deliveries older than the accepted age plus a day.
+        A delivery being processed at that moment (serialization failure,
+        lock, deadlock) rolls the purge back quietly: an INFO line, and the
+        cron runs again a few minutes later."""
         keep = max_age() + RETENTION_MARGIN
-        rows = self.env.execute_query(
-            SQL(
-                "DELETE FROM emboux_webhook_event"
-                " WHERE received_at < (now() AT TIME ZONE 'UTC') - make_interval(secs => %s)"
-                " RETURNING id",
-                keep,
+        try:
+            with quiet_concurrency_errors(), self.env.cr.savepoint():
+                rows = self.env.execute_query(
+                    SQL(
+                        "DELETE FROM emboux_webhook_event"
+                        " WHERE received_at < (now() AT TIME ZONE 'UTC')"
+                        " - make_interval(secs => %s) RETURNING id",
+                        keep,
+                    )
+                )
+        except CONCURRENCY_ERRORS as exc:
+            _logger.info(
+                "Webhook deliveries not purged (%s): retried in %s minutes",
+                type(exc).__name__,
+                GC_RETRY_MINUTES,
             )
-        )
+            cron = self.env.ref("emboux_outbound.ir_cron_emboux_webhook_event_gc", False)
+            if cron:
+                cron.sudo()._trigger(fields.Datetime.now() + timedelta(minutes=GC_RETRY_MINUTES))
+            return 0
         _logger.info("Webhook deliveries purged: %s", len(rows))
         return len(rows)
 
@@ -126,18 +144,49 @@ class EmbouxWebhookEvent(models.Model):
         return delivery._apply(event, event.event_id or signature["token"])
 
     @api.model
+    def _ses_trusted_topics(self):
+        """The SNS topics whose deliveries the SES webhook accepts: those
+        of the configuration (``emboux_ses_sns_topic_arns``) and those the
+        suite set on its own identities."""
+        # The one place for the topics the suite sets itself: the SES
+        # provider sets none today; once it records the topics it gives SES
+        # SetIdentityNotificationTopic, add them here.
+        return frozenset(sns.configured_topics())
+
+    @api.model
+    def _check_ses_topic(self, topic):
+        """Refuse ``topic`` unless trusted, before anything reaches the
+        network (certificate, SubscribeURL): anyone can create an SNS topic,
+        subscribe this webhook and sign notifications that would suppress
+        any address."""
+        trusted = self._ses_trusted_topics()
+        if not trusted:
+            _logger.warning(
+                "SES webhook refused a delivery from SNS topic %r: no SNS topic is configured"
+                " (emboux_ses_sns_topic_arns, env EMBOUX_SES_SNS_TOPIC_ARNS); list it there"
+                " if it is yours",
+                topic,
+            )
+            raise WebhookNotConfiguredError(
+                "TopicArn", "no SNS topic is configured (emboux_ses_sns_topic_arns)"
+            )
+        if topic not in trusted:
+            _logger.warning("SES webhook refused a delivery from untrusted SNS topic %r", topic)
+            raise WebhookSignatureError("TopicArn", "not a trusted topic")
+
+    @api.model
     def _receive_sns(self, body, certificates=None, now=None):
         """Process an SNS delivery (the raw body) carrying SES
         notifications. Returns ``{"status": "processed"|"ignored"|
         "duplicate"|"confirmed", "kind"}``. Raises ``EmbouxInputError`` for
-        a malformed body, :class:`WebhookSignatureError` for a bad or stale
-        signature, an untrusted certificate URL or an unexpected topic,
+        a malformed body, :class:`WebhookNotConfiguredError` when no topic
+        is trusted, :class:`WebhookSignatureError` for an untrusted topic, a
+        bad or stale signature or an untrusted certificate URL,
         ``WebhookUpstreamError`` when the certificate or the SubscribeURL
         cannot be fetched. ``certificates``: a ``sns.CertificateStore``."""
+        # a malformed delivery is refused as such (422) whatever the topics
         envelope = sns.parse_envelope(body)
-        topics = config_list("emboux_ses_topic_arns")
-        if topics and envelope["TopicArn"] not in topics:
-            raise WebhookSignatureError("TopicArn", "not an accepted topic")
+        self._check_ses_topic(envelope["TopicArn"])
         allowed_hosts = config_list("emboux_sns_allowed_hosts")
         sns.verify_signature(
             envelope, certificates, allowed_hosts=allowed_hosts, now=now, max_age=max_age()

@@ -11,6 +11,7 @@ from .emboux_domain_provider import DEFAULT_PROVIDER_PARAM
 # API.md's configuration: (odoo.conf option, environment variable, default, secret)
 CONFIG_OPTIONS = [
     ("emboux_master_token", "EMBOUX_MASTER_TOKEN", None, True),
+    ("emboux_policy_token", "EMBOUX_POLICY_TOKEN", None, True),
     ("emboux_api_prefix", "EMBOUX_API_PREFIX", "/api", False),
     ("emboux_mailgun_api_key", "MAILGUN_API_KEY", None, True),
     ("emboux_mailgun_base_url", "MAILGUN_BASE_URL", DEFAULT_BASE_URL, False),
@@ -30,7 +31,7 @@ CONFIG_OPTIONS = [
     ("emboux_spike_max_multiplier", "SPIKE_MAX_MULTIPLIER", "5", False),
     ("emboux_spike_min_volume", "SPIKE_MIN_VOLUME", "100", False),
     ("emboux_guillotine_min_volume", "GUILLOTINE_MIN_VOLUME", "200", False),
-    ("emboux_ses_topic_arns", "EMBOUX_SES_TOPIC_ARNS", None, False),
+    ("emboux_ses_sns_topic_arns", "EMBOUX_SES_SNS_TOPIC_ARNS", None, False),
     ("emboux_sns_allowed_hosts", "EMBOUX_SNS_ALLOWED_HOSTS", None, False),
     ("emboux_mailserver_db_role", "EMBOUX_MAILSERVER_DB_ROLE", "emboux_mailserver", False),
     ("emboux_mailserver_db_password", "EMBOUX_MAILSERVER_DB_PASSWORD", None, True),

@@ -13,3 +13,5 @@ from . import test_verification
 from . import test_webhook_sns
 from . import test_dns_check
 from . import test_buttons
+from . import test_rpc_surface
+from . import test_cron_concurrency

@@ -3,10 +3,12 @@ import os
 from unittest.mock import patch
 
 from odoo.tests import HttpCase, tagged
+from odoo.tools import config
 
 from .sending_common import SendingCase
 
 MASTER_TOKEN = "policy-test-master-token"
+POLICY_TOKEN = "policy-test-policy-token"
 
 
 def policy_request(state, sender="alice@acme.test", **attrs):
@@ -96,9 +98,14 @@ class TestPolicyRoute(SendingCase, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.startClassPatcher(patch.dict(os.environ, {"EMBOUX_MASTER_TOKEN": MASTER_TOKEN}))
+        cls.startClassPatcher(
+            patch.dict(
+                os.environ,
+                {"EMBOUX_MASTER_TOKEN": MASTER_TOKEN, "EMBOUX_POLICY_TOKEN": POLICY_TOKEN},
+            )
+        )
 
-    def post(self, body, token=MASTER_TOKEN):
+    def post(self, body, token=POLICY_TOKEN):
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -111,8 +118,9 @@ class TestPolicyRoute(SendingCase, HttpCase):
         self.assertEqual(response.status_code, 200)
         self.assertTrue(response.json()["action"].startswith("451 4.7.1 daily"))
 
-    def test_master_token_required(self):
-        for token in (None, "wrong", self.token_a):
+    def test_policy_token_required(self):
+        # the master token too: a mail host never needs it
+        for token in (None, "", "wrong", self.token_a, MASTER_TOKEN, POLICY_TOKEN + "x"):
             response = self.post(policy_request("END-OF-MESSAGE"), token=token)
             self.assertEqual(response.status_code, 401, token)
             self.assertEqual(response.json(), {"error": "Not authenticated"})
@@ -123,3 +131,25 @@ class TestPolicyRoute(SendingCase, HttpCase):
             response = self.post(body)
             self.assertEqual(response.status_code, 400, body)
             self.assertTrue(response.json()["error"].startswith("body: "))
+
+    def test_no_policy_token_configured_means_closed(self):
+        with (
+            patch.dict(os.environ, {"EMBOUX_POLICY_TOKEN": ""}),
+            patch.dict(config._runtime_options, {"emboux_policy_token": ""}),
+        ):
+            for token in (POLICY_TOKEN, MASTER_TOKEN):
+                response = self.post(policy_request("END-OF-MESSAGE"), token=token)
+                self.assertEqual(response.status_code, 401)
+
+    def test_policy_token_from_odoo_conf_environment_wins(self):
+        with (
+            patch.dict(os.environ, {"EMBOUX_POLICY_TOKEN": ""}),
+            patch.dict(config._runtime_options, {"emboux_policy_token": "from-odoo-conf"}),
+        ):
+            response = self.post(policy_request("END-OF-MESSAGE"), token="from-odoo-conf")
+            self.assertEqual(response.status_code, 200)
+        with patch.dict(config._runtime_options, {"emboux_policy_token": "from-odoo-conf"}):
+            response = self.post(policy_request("END-OF-MESSAGE"), token="from-odoo-conf")
+            self.assertEqual(response.status_code, 401)
+            response = self.post(policy_request("END-OF-MESSAGE"))
+            self.assertEqual(response.status_code, 200)

@@ -1,15 +1,24 @@
+from contextlib import ExitStack, contextmanager
 import json
 import os
 from unittest.mock import patch
 
 from odoo.tests import TransactionCase, tagged
+from odoo.tools import config
 
 from odoo.addons.emboux_core.exceptions import EmbouxInputError
 
-from ..webhooks import WebhookSignatureError, WebhookUpstreamError, sns
+from ..webhooks import (
+    WebhookNotConfiguredError,
+    WebhookSignatureError,
+    WebhookUpstreamError,
+    sns,
+)
 from .webhook_fixtures import (
     CERT_URL,
     TOPIC_ARN,
+    TRUSTED_TOPIC_ENV,
+    UNTRUSTED_TOPIC_ARN,
     LocalSns,
     make_signing_pair,
     ses_bounce,
@@ -20,7 +29,20 @@ from .webhook_fixtures import (
     sns_timestamp,
 )
 
-NO_SNS_OPTIONS = {"EMBOUX_SNS_ALLOWED_HOSTS": "", "EMBOUX_SES_TOPIC_ARNS": ""}
+# no extra host; the fixtures' topic trusted (whatever odoo.conf says: env wins)
+SNS_OPTIONS = {"EMBOUX_SNS_ALLOWED_HOSTS": "", **TRUSTED_TOPIC_ENV}
+TOPIC_OPTION = "emboux_ses_sns_topic_arns"
+MODEL_LOGGER = "odoo.addons.emboux_outbound.models.emboux_webhook_event"
+
+
+@contextmanager
+def topics(env=None, conf=None):
+    """Trust the topics ``env`` (EMBOUX_SES_SNS_TOPIC_ARNS) and ``conf``
+    (odoo.conf's emboux_ses_sns_topic_arns); None for neither."""
+    with ExitStack() as stack:
+        stack.enter_context(patch.dict(os.environ, {"EMBOUX_SES_SNS_TOPIC_ARNS": env or ""}))
+        stack.enter_context(patch.dict(config._runtime_options, {TOPIC_OPTION: conf or ""}))
+        yield
 
 
 class SnsKeyMixin:
@@ -28,7 +50,7 @@ class SnsKeyMixin:
     def setUpClass(cls):
         super().setUpClass()
         cls.key, cls.pem = make_signing_pair()
-        cls.startClassPatcher(patch.dict(os.environ, NO_SNS_OPTIONS))
+        cls.startClassPatcher(patch.dict(os.environ, SNS_OPTIONS))
 
     def setUp(self):
         super().setUp()
@@ -217,6 +239,11 @@ class TestSnsParsing(TransactionCase):
             (self.envelope(MessageId=...), "MessageId"),
             (self.envelope(MessageId=""), "MessageId"),
             (self.envelope(MessageId="x" * 257), "MessageId"),
+            (self.envelope(TopicArn=...), "TopicArn"),
+            (self.envelope(TopicArn=12), "TopicArn"),
+            (self.envelope(TopicArn=[TOPIC_ARN]), "TopicArn"),
+            (self.envelope(TopicArn="arn:" + "x" * 100_000), "TopicArn"),
+            (self.envelope(TopicArn=TOPIC_ARN + "\x00"), "body"),
             (self.envelope(Signature=12), "Signature"),
             (self.envelope(Message=None), "Message"),
             (self.envelope(SigningCertURL=...), "SigningCertURL"),
@@ -327,15 +354,124 @@ class TestSnsWebhook(SnsKeyMixin, TransactionCase):
         sign_envelope(envelope, self.key)
         self.assertEqual(self.receive(envelope), {"status": "ignored", "kind": None})
 
-    def test_topics(self):
-        envelope = sns_notification(ses_bounce(["a@x.org"], bounce_type="Transient"), self.key)
-        with patch.dict(os.environ, {"EMBOUX_SES_TOPIC_ARNS": "arn:aws:sns:eu-west-1:1:other"}):
-            with self.assertRaises(WebhookSignatureError) as caught:
+    def suppressions(self):
+        return self.env["emboux.suppression"].search_count([])
+
+    def assertNothingChanged(self, before, envelope):
+        """No delivery row, no suppression, no certificate fetched."""
+        self.assertFalse(self.delivery(envelope))
+        self.assertEqual(self.suppressions(), before)
+        self.assertEqual(self.fetched, [])
+
+    def test_no_topic_configured_refuses_all(self):
+        before = self.suppressions()
+        with LocalSns() as server, topics():
+            # SubscribeURL on an allowed host: only the topic check stops the GET
+            with patch.dict(os.environ, {"EMBOUX_SNS_ALLOWED_HOSTS": server.host}):
+                for envelope in (
+                    sns_notification(ses_bounce(["victim@example.org"]), self.key),
+                    sns_subscription(server.url("/?Action=ConfirmSubscription"), self.key),
+                ):
+                    with (
+                        self.assertLogs(MODEL_LOGGER, "WARNING") as logs,
+                        self.assertRaises(WebhookNotConfiguredError) as caught,
+                    ):
+                        self.receive(envelope)
+                    self.assertEqual(caught.exception.field, "TopicArn")
+                    self.assertIn("no SNS topic is configured", str(caught.exception))
+                    self.assertIn("no SNS topic is configured", logs.output[0])
+                    self.assertIn(TOPIC_ARN, logs.output[0])
+                    self.assertNothingChanged(before, envelope)
+            self.assertEqual(server.requests, [])  # SubscribeURL never fetched
+            trusted = self.env["emboux.webhook.event"]._ses_trusted_topics()
+            self.assertEqual(trusted, frozenset())
+
+    def test_untrusted_topic_notification(self):
+        before = self.suppressions()
+        # signed by SNS's key for someone else's topic: the signature is valid
+        envelope = sns_notification(
+            ses_bounce(["victim@example.org"]), self.key, TopicArn=UNTRUSTED_TOPIC_ARN
+        )
+        with (
+            self.assertLogs(MODEL_LOGGER, "WARNING") as logs,
+            self.assertRaises(WebhookSignatureError) as caught,
+        ):
+            self.receive(envelope)
+        self.assertEqual(caught.exception.field, "TopicArn")
+        self.assertIn(UNTRUSTED_TOPIC_ARN, logs.output[0])
+        self.assertNothingChanged(before, envelope)
+        # only the topic was wrong: trusted, the same delivery is processed
+        with topics(env=f"{TOPIC_ARN} {UNTRUSTED_TOPIC_ARN}"):
+            self.assertEqual(self.receive(envelope)["kind"], "bounce")
+        self.assertEqual(self.fetched, [CERT_URL])
+        self.assertEqual(self.suppressions(), before + 1)
+
+    def test_untrusted_topic_subscription_not_confirmed(self):
+        with LocalSns() as server:
+            url = server.url("/?Action=ConfirmSubscription&Token=t1")
+            envelope = sns_subscription(url, self.key, topic_arn=UNTRUSTED_TOPIC_ARN)
+            with (
+                patch.dict(os.environ, {"EMBOUX_SNS_ALLOWED_HOSTS": server.host}),
+                self.assertLogs(MODEL_LOGGER, "WARNING"),
+                self.assertRaises(WebhookSignatureError) as caught,
+            ):
                 self.receive(envelope)
             self.assertEqual(caught.exception.field, "TopicArn")
+            self.assertEqual(server.requests, [])  # SubscribeURL not fetched
+            self.assertEqual(self.fetched, [])
+            self.assertFalse(self.delivery(envelope))
+            # the trusted topic's confirmation is fetched
+            trusted = sns_subscription(url, self.key)
+            with patch.dict(os.environ, {"EMBOUX_SNS_ALLOWED_HOSTS": server.host}):
+                self.assertEqual(self.receive(trusted)["status"], "confirmed")
+            self.assertEqual(server.requests, ["/?Action=ConfirmSubscription&Token=t1"])
+
+    def test_topic_lists_and_env_wins(self):
+        envelope = sns_notification(ses_bounce(["a@x.org"], bounce_type="Transient"), self.key)
+        refused = (
+            {"env": "arn:aws:sns:eu-west-1:1:other"},
+            {"env": TOPIC_ARN.upper()},  # ARNs are compared exactly
+            {"env": "arn:aws:sns:eu-west-1:1:other", "conf": TOPIC_ARN},  # env wins
+        )
+        for options in refused:
+            with (
+                topics(**options),
+                self.assertLogs(MODEL_LOGGER, "WARNING"),
+                self.assertRaises(WebhookSignatureError, msg=options),
+            ):
+                self.receive(envelope)
         self.assertEqual(self.fetched, [])  # refused before any fetch
-        with patch.dict(os.environ, {"EMBOUX_SES_TOPIC_ARNS": f"arn:x, {TOPIC_ARN}"}):
+        accepted = (
+            {"env": f"arn:x, {TOPIC_ARN}"},
+            {"env": f"arn:x\n  {TOPIC_ARN}\t"},
+            {"conf": f"arn:x,{TOPIC_ARN}"},
+            {"env": TOPIC_ARN, "conf": "arn:aws:sns:eu-west-1:1:other"},  # env wins
+        )
+        for options in accepted:
+            with topics(**options):
+                trusted = self.env["emboux.webhook.event"]._ses_trusted_topics()
+                self.assertIn(TOPIC_ARN, trusted, options)
+        with topics(conf=f"arn:x {TOPIC_ARN}"):
             self.assertEqual(self.receive(envelope)["status"], "ignored")
+            self.assertEqual(
+                self.env["emboux.webhook.event"]._ses_trusted_topics(),
+                frozenset({"arn:x", TOPIC_ARN}),
+            )
+
+    def test_topic_arn_robust(self):
+        for value, field in (
+            (12, "TopicArn"),
+            (None, "TopicArn"),
+            ("", "TopicArn"),
+            ("arn:" + "x" * 100_000, "TopicArn"),
+            (TOPIC_ARN + "\x00", "body"),  # PostgreSQL and the log cannot take a NUL
+        ):
+            envelope = sns_notification("x", self.key)
+            envelope["TopicArn"] = value
+            with self.assertRaises(EmbouxInputError) as caught:
+                self.receive(envelope)
+            self.assertEqual(caught.exception.field, field)
+        self.assertEqual(self.fetched, [])
 
     def test_duplicate_message_id(self):
         envelope = sns_notification(ses_bounce(["a@x.org"], bounce_type="Transient"), self.key)

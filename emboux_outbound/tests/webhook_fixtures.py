@@ -21,6 +21,10 @@ from ..webhooks import mailgun, sns
 
 MAILGUN_KEY = "key-test-webhook-signing-0123456789"
 TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:ses-feedback"
+# anyone's topic: a valid SNS signature, but not ours
+UNTRUSTED_TOPIC_ARN = "arn:aws:sns:eu-west-1:999999999999:someone-elses"
+# the environment that trusts TOPIC_ARN (the tests' SES webhook is configured)
+TRUSTED_TOPIC_ENV = {"EMBOUX_SES_SNS_TOPIC_ARNS": TOPIC_ARN}
 CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0123abcd.pem"
 
 
@@ -127,13 +131,13 @@ def sns_notification(message, key, cert_url=CERT_URL, version="1", subject=None,
     return sign_envelope(envelope, key, version)
 
 
-def sns_subscription(subscribe_url, key, cert_url=CERT_URL, version="1"):
+def sns_subscription(subscribe_url, key, cert_url=CERT_URL, version="1", topic_arn=TOPIC_ARN):
     envelope = {
         "Type": "SubscriptionConfirmation",
         "MessageId": str(uuid.uuid4()),
         "Token": secrets.token_hex(32),
-        "TopicArn": TOPIC_ARN,
-        "Message": f"You have chosen to subscribe to the topic {TOPIC_ARN}.",
+        "TopicArn": topic_arn,
+        "Message": f"You have chosen to subscribe to the topic {topic_arn}.",
         "SubscribeURL": subscribe_url,
         "Timestamp": sns_timestamp(),
         "SigningCertURL": cert_url,

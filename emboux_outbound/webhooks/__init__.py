@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 import json
 import logging
+import re
 
 from odoo.addons.emboux_core.exceptions import EmbouxInputError
 from odoo.addons.emboux_core.tools import get_config
@@ -40,7 +41,8 @@ class WebhookSignatureError(WebhookError):
 
 
 class WebhookNotConfiguredError(WebhookError):
-    """The webhook cannot verify anything: its key is not configured."""
+    """The webhook cannot accept anything yet: its signing key (Mailgun) or
+    its trusted SNS topics (SES) are not configured."""
 
 
 class WebhookUpstreamError(WebhookError):
@@ -71,9 +73,9 @@ def max_age():
 
 
 def config_list(option, env=None):
-    """A comma-separated option as a list of stripped, non-empty items."""
+    """A comma- or space-separated option as a list of its non-empty items."""
     value = get_config(option, env=env) or ""
-    return [item.strip() for item in str(value).split(",") if item.strip()]
+    return [item for item in re.split(r"[,\s]+", str(value)) if item]
 
 
 def load_json_object(body, field="body"):

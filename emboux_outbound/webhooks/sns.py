@@ -2,6 +2,9 @@
 
 - :func:`parse_envelope`: the JSON body (sent as ``text/plain``) and its
   required fields;
+- :func:`configured_topics`: the topics the configuration trusts
+  (``emboux_ses_sns_topic_arns``); the caller refuses any other topic
+  before the calls below reach the network;
 - :func:`verify_signature`: RSA PKCS#1 v1.5 over the canonical string to
   sign, SHA1 (``SignatureVersion`` 1) or SHA256 (2), with the certificate at
   ``SigningCertURL`` (checked first: https, ``.pem``, an SNS host), fetched
@@ -38,6 +41,7 @@ from . import (
     WebhookSignatureError,
     WebhookUpstreamError,
     address_of,
+    config_list,
     domain_of,
     get_path,
     load_json_object,
@@ -74,6 +78,9 @@ SES_VALIDATION_TEXT = "Successfully validated SNS topic"
 HTTP_TIMEOUT = 10
 CERTIFICATE_MAX_BYTES = 64 * 1024
 MESSAGE_ID_MAX_LENGTH = 256  # SNS's are UUIDs; the de-duplication key
+# a topic name has at most 256 characters; with partition, region and
+# account an ARN stays far below this (and is logged when refused)
+TOPIC_ARN_MAX_LENGTH = 512
 
 
 def parse_envelope(body):
@@ -93,9 +100,19 @@ def parse_envelope(body):
             raise EmbouxInputError(key, f"{key}: missing or not a string")
     if len(envelope["MessageId"]) > MESSAGE_ID_MAX_LENGTH:
         raise EmbouxInputError("MessageId", "MessageId: too long")
+    if len(envelope["TopicArn"]) > TOPIC_ARN_MAX_LENGTH:
+        raise EmbouxInputError("TopicArn", "TopicArn: too long")
     if "Subject" in envelope and not isinstance(envelope["Subject"], str | type(None)):
         raise EmbouxInputError("Subject", "Subject: not a string")
     return envelope
+
+
+def configured_topics():
+    """The topic ARNs of ``emboux_ses_sns_topic_arns`` (env
+    ``EMBOUX_SES_SNS_TOPIC_ARNS`` wins), comma- or space-separated; the
+    former ``emboux_ses_topic_arns`` still counts, so an upgraded
+    installation keeps the topics it listed."""
+    return config_list("emboux_ses_sns_topic_arns") or config_list("emboux_ses_topic_arns")
 
 
 def parse_timestamp(value, field="Timestamp"):

@@ -465,19 +465,8 @@ class EmbouxCustomerPortal(CustomerPortal):
         tenant = request.env["emboux.tenant"]._current_tenant()
 
         def generate():
-            if not tenant:
-                raise AccessError(request.env._("Your account is not a mail hosting customer."))
-            # the user's own tenant, readable under its record rules; the key
-            # itself is written as superuser because ``key_hash`` is a
-            # system-only field that generate() writes in the caller's env
-            tenant.check_access("read")
-            request.env["emboux.api.key"].check_access("create")
-            key, token = (
-                request.env["emboux.api.key"]
-                .sudo()
-                .generate(tenant.sudo(), name, expires_at=expires_at)
-            )
-            return key.with_env(request.env), token
+            # the model decides: a customer makes keys of its own tenant only
+            return request.env["emboux.api.key"].generate(tenant, name, expires_at=expires_at)
 
         result, error, field = self._emboux_write(generate)
         if error:

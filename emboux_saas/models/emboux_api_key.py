@@ -5,9 +5,11 @@ import secrets
 import psycopg2
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 from odoo.fields import Domain
 from odoo.tools import SQL
 
+from odoo.addons.emboux_core.access import check_master, is_master
 from odoo.addons.emboux_core.exceptions import EmbouxInputError
 
 TOKEN_PREFIX = "emb_"
@@ -94,8 +96,11 @@ class EmbouxApiKey(models.Model):
     # ------------------------------------------------------------------
     @api.model_create_multi
     def create(self, vals_list):
-        # keys are made by generate(), which alone knows the token
-        if vals_list and not self.env.context.get("emboux_api_key_generate"):
+        # keys are made by generate(), which alone knows the token (the
+        # context flag alone proves nothing: any RPC caller can set it)
+        if vals_list and not (
+            self.env.context.get("emboux_api_key_generate") and is_master(self.env)
+        ):
             raise EmbouxInputError(
                 "name", self.env._("name: API keys are made with 'Generate key' only")
             )
@@ -131,13 +136,28 @@ class EmbouxApiKey(models.Model):
     def generate(self, tenant, name, expires_at=None):
         """Make a key for ``tenant`` (record, id or partner_ref) and return
         ``(key, token)``: the token is shown this once and never stored.
-        A customer may only make keys of its own tenant (record rules)."""
-        tenant = self.env["emboux.tenant"]._resolve(tenant)
+        The master (``POST /api-keys/``) makes keys of any tenant; a
+        customer (the portal's API keys page) only of its own tenant."""
+        Tenant = self.env["emboux.tenant"]
+        if Tenant._is_tenant_caller():
+            own = Tenant._current_tenant()
+            if not own:
+                raise AccessError(self.env._("Your account is not a mail hosting customer."))
+            if Tenant._resolve(tenant) != own:
+                raise AccessError(self.env._("You can only make keys of your own account."))
+            own.check_access("read")
+            self.check_access("create")
+            key, token = self.sudo()._generate(own.sudo(), name, expires_at)
+            return key.with_env(self.env), token
+        check_master(self.env)
+        return self._generate(Tenant._resolve(tenant), name, expires_at)
+
+    @api.model
+    def _generate(self, tenant, name, expires_at):
         name = self._check_name(name)
         expires_at = self.env["emboux.tenant"]._parse_time(expires_at, "expires_at")
         token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
-        # created as the caller (its rules decide the tenant), the hash
-        # written as superuser: key_hash is readable by no one else
+        # the hash written as superuser: key_hash is readable by no one else
         key = self.with_context(emboux_api_key_generate=True).create(
             {"tenant_id": tenant.id, "name": name, "expires_at": expires_at or False}
         )

@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
+from odoo.addons.emboux_core.access import check_master
 from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
 from odoo.addons.emboux_core.tools import normalize_domain
 
@@ -132,7 +133,9 @@ class EmbouxDomain(models.Model):
         domain record or name; None/False unlinks it) and, when ``wildcard``
         is given, make this domain a wildcard parent or not. A new wildcard
         parent adopts its existing subdomains; one that stops being a
-        wildcard parent lets them go (to the next wildcard ancestor)."""
+        wildcard parent lets them go (to the next wildcard ancestor).
+        Master only."""
+        check_master(self.env)
         self.ensure_one()
         if isinstance(parent, str):
             name = parent
@@ -236,6 +239,9 @@ class EmbouxDomain(models.Model):
         if "tenant_id" in vals:
             new_tenant = Tenant.browse(vals["tenant_id"] or False)
             moving = self.filtered(lambda d: d.tenant_id != new_tenant)
+            if moving and new_tenant:
+                # the owner-transfer rule, for the API and the staff form alike
+                new_tenant._check_can_receive_domains()
             if moving:
                 with self.env.cr.savepoint():
                     moving._move_counters(new_tenant)
@@ -308,18 +314,11 @@ class EmbouxDomain(models.Model):
         their mailboxes and aliases, to ``tenant`` (record, id or
         partner_ref) atomically: both counters move in the same
         transaction, the target's ``max_domains`` holds, and a target
-        without an active API key is refused (EmbouxConflictError)."""
+        without an active API key is refused (EmbouxConflictError). Master
+        only."""
+        check_master(self.env)
         target = self.env["emboux.tenant"]._resolve(tenant)
-        if not target.sudo()._has_active_key():
-            raise EmbouxConflictError(
-                "partner_ref",
-                self.env._(
-                    "partner_ref: the tenant '%(ref)s' has no active API key; "
-                    "give it a key before transferring domains to it",
-                    ref=target.sudo().partner_ref,
-                ),
-            )
-        self.write({"tenant_id": target.id})
+        self.write({"tenant_id": target.id})  # write() applies the transfer rule
         return True
 
     def action_suspend(self):

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from odoo import fields
 from odoo.exceptions import AccessError
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from odoo.addons.emboux_core.exceptions import EmbouxConflictError
 
@@ -72,4 +72,31 @@ class TestTransfer(SaasCase):
         env = self.tenant_env(self.tenant_a)
         with self.assertRaises(AccessError):
             env["emboux.domain"].browse(self.domain_a.id).action_transfer_owner(self.tenant_b)
+        self.assertEqual(self.domain_a.tenant_id, self.tenant_a)
+
+
+@tagged("post_install", "-at_install")
+class TestTransferOnTheForm(SaasCase):
+    """The staff form's Tenant field follows the owner-transfer rule."""
+
+    def test_form_tenant_change_is_a_transfer(self):
+        self.key_b.action_revoke()
+        form = Form(self.domain_a.with_user(self.emboux_manager))
+        form.tenant_id = self.tenant_b
+        with self.assertRaises(EmbouxConflictError):
+            form.save()
+        self.assertEqual(self.domain_a.tenant_id, self.tenant_a)
+        self.Key.generate(self.tenant_b, "fresh")
+        form = Form(self.domain_a.with_user(self.emboux_manager))
+        form.tenant_id = self.tenant_b
+        form.save()
+        self.assertEqual(self.domain_a.tenant_id, self.tenant_b)
+        self.assertEqual((self.tenant_a.domains_used, self.tenant_b.domains_used), (0, 2))
+
+    def test_staff_without_manager_group_cannot_transfer(self):
+        domain = self.domain_a.with_user(self.emboux_user)
+        with self.assertRaises(AccessError):
+            domain.action_transfer_owner(self.tenant_b)
+        with self.assertRaises(AccessError):
+            domain.write({"tenant_id": self.tenant_b.id})
         self.assertEqual(self.domain_a.tenant_id, self.tenant_a)

@@ -21,8 +21,10 @@ Configuration (arguments win over the environment):
 
     --listen HOST:PORT   EMBOUX_POLICY_LISTEN   default 127.0.0.1:10040
     --url URL            EMBOUX_POLICY_URL      default http://127.0.0.1:8069/emboux/policy
-    --token-file FILE    EMBOUX_MASTER_TOKEN    the suite's master token (a file keeps
-                                                it out of the process list)
+    --token-file FILE    EMBOUX_POLICY_TOKEN    the suite's policy token (a file keeps
+                                                it out of the process list); it
+                                                opens /emboux/policy only: the
+                                                mail host holds no master token
     --timeout SECONDS    EMBOUX_POLICY_TIMEOUT  default 5
 
 Wire it in Postfix's submission services (see ../postfix/master.cf.notes).
@@ -132,7 +134,7 @@ def read_config(argv):
         "--url",
         default=os.environ.get("EMBOUX_POLICY_URL", "http://127.0.0.1:8069/emboux/policy"),
     )
-    parser.add_argument("--token-file", help="a file holding the suite's master token")
+    parser.add_argument("--token-file", help="a file holding the suite's policy token")
     parser.add_argument(
         "--timeout", type=float, default=float(os.environ.get("EMBOUX_POLICY_TIMEOUT", "5"))
     )
@@ -142,9 +144,9 @@ def read_config(argv):
         with open(args.token_file, encoding="utf-8") as handle:
             args.token = handle.read().strip()
     else:
-        args.token = os.environ.get("EMBOUX_MASTER_TOKEN", "")
+        args.token = os.environ.get("EMBOUX_POLICY_TOKEN", "")
     if not args.token:
-        parser.error("the master token is needed: --token-file or EMBOUX_MASTER_TOKEN")
+        parser.error("the policy token is needed: --token-file or EMBOUX_POLICY_TOKEN")
     host, sep, port = args.listen.rpartition(":")
     if not sep or not port.isdigit():
         parser.error("--listen: HOST:PORT expected")
