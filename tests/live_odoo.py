@@ -145,6 +145,7 @@ class LiveOdoo:
                 "-d",
                 self.db,
                 f"--db-filter=^{self.db}$",
+                "--no-database-list",  # as odoo.conf.example: no database manager
                 "--http-interface=127.0.0.1",
                 f"--http-port={self.port}",
                 f"--gevent-port={self.gevent_port}",

@@ -511,6 +511,26 @@ def test_portal_rpc_cannot_reset_or_count(odoo, api):
     assert [d["name"] for d in own] == ["rpc-a.test"]
 
 
+def test_no_database_manager(odoo):
+    """Odoo's database manager would back up (download) or drop the whole
+    database for anyone who knows Odoo's default master password."""
+    base = f"http://127.0.0.1:{odoo.port}"
+    backup = requests.post(
+        f"{base}/web/database/backup",
+        data={"master_pwd": "admin", "name": odoo.db, "backup_format": "dump"},
+        timeout=TIMEOUT,
+    )
+    assert backup.headers.get("Content-Type", "").startswith("text/html"), backup.headers
+    assert "Access Denied" in backup.text or backup.status_code in (403, 404), backup.text[:300]
+    listing = requests.post(
+        f"{base}/web/database/list",
+        json={"jsonrpc": "2.0", "method": "call", "params": {}},
+        timeout=TIMEOUT,
+    )
+    assert "result" not in listing.json(), listing.text
+    expect(Client(odoo).get("/health"), 200)  # the one database is still served
+
+
 def test_no_server_error_logged(odoo):
     log = odoo.log()
     assert "Exception during request handling" not in log, log[-5000:]
