@@ -29,9 +29,12 @@ WARMUP_START_CAP = 50
 WARMUP_FACTORS = {"fast": 1.8, "standard": 1.1, "conservative": 1.05}
 DEFAULT_WARMUP_PROFILE = "standard"
 
-# days of daily history kept, and the days of history that the spike
-# average and the reputation window read
+# days of history that the spike average and the reputation window read
 HISTORY_DAYS = 7
+# days of daily history kept (the daily reset drops older rows): the usage
+# history of the portal, the staff views and GET .../outbound/history
+# (``?days=`` 1 to this) reaches this far back
+HISTORY_KEEP_DAYS = 400
 
 
 def _warn(name, value, default):

@@ -1,10 +1,13 @@
 """Outbound sending control (API.md "Outbound", "The send decision"; v4.0,
 v5.2): the thin REST layer over ``emboux.domain.outbound_send_decision()``,
-``set_outbound_settings()``, ``_outbound_info()`` and the counter resets."""
+``set_outbound_settings()``, ``_outbound_info()``, ``_outbound_history()``
+and the counter resets."""
 
 from typing import Annotated
 
-from fastapi import Body
+from fastapi import Body, Query
+
+from odoo.addons.emboux_outbound.sending_config import HISTORY_KEEP_DAYS
 
 from ..dependencies import (
     AuthenticatedCaller,
@@ -18,6 +21,7 @@ from ..schemas import (
     ErrorOut,
     IncrementIn,
     IncrementOut,
+    OutboundDayOut,
     OutboundIn,
     OutboundOut,
     ResetOut,
@@ -61,6 +65,21 @@ def set_outbound(domain: Domain, body: OutboundIn, caller: AuthenticatedCaller) 
     return OutboundOut(**domain._outbound_info())
 
 
+@router.get("/domains/{name}/outbound/history", **master_or_owner(responses=_NOT_FOUND))
+def get_outbound_history(
+    domain: Domain,
+    days: Annotated[
+        int,
+        Query(ge=1, le=HISTORY_KEEP_DAYS, description="Days back, today included"),
+    ] = 30,
+) -> list[OutboundDayOut]:
+    """The domain's messages sent, bounces and complaints per day (UTC),
+    oldest first, today included: past days as the daily reset filed them
+    (zeros for a day without any), today from the live counters. 422
+    naming `days` outside 1-400."""
+    return [OutboundDayOut(**day) for day in domain._outbound_history(days)]
+
+
 @router.post("/domains/{name}/outbound/increment", **master_only(responses=_NOT_FOUND))
 def increment(domain: Domain, body: Annotated[IncrementIn | None, Body()] = None) -> IncrementOut:
     """The send decision of the policy service: may the domain send
@@ -87,7 +106,7 @@ def increment(domain: Domain, body: Annotated[IncrementIn | None, Body()] = None
 @router.post("/outbound/reset-daily", **master_only())
 def reset_daily(env: CallerEnv) -> ResetOut:
     """Close the day (also the daily `ir.cron`): each domain's `sent_today`
-    and today's bounces and complaints go to its daily history (kept 7
+    and today's bounces and complaints go to its daily history (kept 400
     days; a second run on one day adds to the same day), then the day and
     the hour restart from 0. `domains_reset` counts the domains that had
     something to reset."""

@@ -19,7 +19,14 @@ from .tenancy import (
     UsageOut,
 )
 from .provider import DnsRecordOut, VerifyOut, VerifyStatusOut
-from .outbound import IncrementIn, IncrementOut, OutboundIn, OutboundOut, ResetOut
+from .outbound import (
+    IncrementIn,
+    IncrementOut,
+    OutboundDayOut,
+    OutboundIn,
+    OutboundOut,
+    ResetOut,
+)
 from .suppression import SuppressionCheckOut, SuppressionOut
 from .dns import DnsCheckItem, DnsCheckOut
 from .webhook import WebhookOut

@@ -1,3 +1,4 @@
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
@@ -99,3 +100,12 @@ class IncrementOut(BaseModel):
 
 class ResetOut(BaseModel):
     domains_reset: int = Field(description="Domains whose counters had something to reset")
+
+
+class OutboundDayOut(BaseModel):
+    """One day of GET /domains/{name}/outbound/history."""
+
+    day: date = Field(description="UTC day")
+    sent: int = Field(description="Messages sent (counted by the send decision)")
+    bounces: int
+    complaints: int

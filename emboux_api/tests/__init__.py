@@ -16,3 +16,4 @@ from . import test_dns_check_api
 from . import test_bad_input
 from . import test_secrets
 from . import test_headers
+from . import test_history_api

@@ -46,6 +46,7 @@ EXPECTED = {
     # outbound sending control and the suppression list
     ("get", "/domains/{name}/outbound"),
     ("put", "/domains/{name}/outbound"),
+    ("get", "/domains/{name}/outbound/history"),
     ("post", "/domains/{name}/outbound/increment"),
     ("post", "/outbound/reset-daily"),
     ("post", "/outbound/reset-monthly"),

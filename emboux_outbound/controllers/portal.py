@@ -1,7 +1,10 @@
 """The customer portal's domain page, with the provider: the DNS records
 to publish come from ``emboux.domain._dns_records_to_publish()`` (the
 provider's DKIM and ownership records with the MX and SPF), the page shows
-the verification, and a button starts it (v5.4 self-service verify)."""
+the verification, and a button starts it (v5.4 self-service verify). The
+page also shows the domain's sending usage (its counts against each limit
+and the last 30 days), the domain list today's count against the daily
+limit."""
 
 from odoo import http
 from odoo.http import request
@@ -26,6 +29,8 @@ class EmbouxOutboundPortal(EmbouxCustomerPortal):
             status["provider"] or request.env["emboux.domain"]._default_provider()
         )
         values["provider_status_labels"] = self._emboux_provider_status_labels(status)
+        # sending usage: the figures and the chart (emboux_outbound.outbound_usage)
+        values.update(domain._outbound_usage_values())
         return values
 
     def _emboux_provider_status_labels(self, status):

@@ -26,7 +26,8 @@ from odoo.addons.emboux_core.tools import (
 )
 from odoo.addons.emboux_saas.dns_records import dns_records
 
-from ..providers import ProviderError, get_provider
+from ..providers import ProviderError, get_provider, provider_codes
+from ..webhooks import sns
 
 _logger = logging.getLogger(__name__)
 
@@ -107,6 +108,16 @@ class EmbouxDomain(models.Model):
         copy=False,
         groups="base.group_system",
         prefetch=False,
+    )
+    ses_notification_topic_arn = fields.Char(
+        string="SES Feedback Topic",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        groups="base.group_system,emboux_core.group_emboux_manager",
+        help="The SNS topic the suite pointed this domain's SES bounce and complaint "
+        "notifications at (setting emboux_ses_notification_topic_arn); the SES webhook "
+        "trusts it. Empty: not set by the suite (the cron sets it once configured).",
     )
 
     dns_records_html = fields.Html(
@@ -305,8 +316,10 @@ class EmbouxDomain(models.Model):
         """Create (or reuse) the identity of each domain at its provider and
         start its verification. Failure: pending + provider_error. Once a
         provider did not answer at all, the following domains of that
-        provider are not tried in this call (one timeout, not one each)."""
+        provider are not tried in this call (one timeout, not one each).
+        Then the SES feedback of the started ones is wired."""
         unreachable = {}
+        started = self.browse()
         for domain in self:
             provider = get_provider(domain.provider)
             if not provider:
@@ -322,12 +335,54 @@ class EmbouxDomain(models.Model):
                     unreachable[domain.provider] = exc
                 continue
             domain._provider_store(status, identity="own")
+            started |= domain
             # a restart (verify again) does not downgrade a verified domain
             # to the provider's immediate "pending"; the next poll tells
             if domain.verification_status != "verified":
                 domain._set_verification(status.verification, status.dkim)
                 if status.verification == "verified":
                     domain._provider_notify_verified()
+        started._provider_wire_feedback(announce=True)
+
+    def _provider_wire_feedback(self, announce=False):
+        """Point the bounce and complaint notifications of these domains'
+        own identities at the topic of ``emboux_ses_notification_topic_arn``
+        (SES), where the recorded topic differs; the topic is recorded on
+        the domain (the SES webhook trusts it). Unset: nothing is set (with
+        ``announce``, one INFO line says to wire the feedback by hand). A
+        failure is a provider failure (the polling cron sets it later); once
+        the provider did not answer at all, the following domains are not
+        tried in this call."""
+        topic = sns.notification_topic()
+        domains = self.filtered(
+            lambda d: (
+                d.provider_identity == "own"
+                and d.ses_notification_topic_arn != topic
+                and getattr(get_provider(d.provider), "notification_topics", False)
+            )
+        )
+        if not domains:
+            return
+        if not topic:
+            if announce:
+                _logger.info(
+                    "No SES notification topic is configured (emboux_ses_notification_topic_arn):"
+                    " point the bounce and complaint notifications of %s at SNS by hand",
+                    ", ".join(domains.mapped("name")),
+                )
+            return
+        unreachable = None
+        for domain in domains:
+            if unreachable:
+                domain._provider_failed(unreachable, pending=False)
+                continue
+            try:
+                get_provider(domain.provider).set_notification_topic(domain.name, topic)
+            except ProviderError as exc:
+                domain._provider_failed(exc, pending=False)
+                unreachable = exc if exc.unreachable else None
+                continue
+            domain.write({"ses_notification_topic_arn": topic, "provider_error": False})
 
     def _provider_register_subdomain(self, strict=True):
         """Register these linked subdomains with their parent's identity and
@@ -411,6 +466,7 @@ class EmbouxDomain(models.Model):
         roots -= roots.filtered(lambda d: d.provider_identity != "own") - to_start
         was_verified = roots.filtered(lambda d: d.verification_status == "verified")
         by_code = defaultdict(lambda: self.browse())
+        answered = roots.browse()
         for domain in roots - to_start:
             by_code[domain.provider] |= domain
         for code, domains in by_code.items():
@@ -430,9 +486,11 @@ class EmbouxDomain(models.Model):
                     to_start |= domain
                     continue
                 domain._provider_store(status, code=code)
+                answered |= domain
                 by_status[(status.verification, status.dkim)] |= domain
             for (verification, dkim), group in by_status.items():
                 group._set_verification(verification, dkim)  # one write per state
+        answered._provider_wire_feedback()  # when missing (a failure at creation)
         to_start._provider_start_verification()
         newly = roots.filtered(lambda d: d.verification_status == "verified") - was_verified
         newly._provider_notify_verified()
@@ -464,7 +522,9 @@ class EmbouxDomain(models.Model):
     def _cron_poll_provider_verification(self, batch_size=POLL_BATCH):
         """The polling cron: (1) the pending root domains are refreshed (or
         started again when they never reached the provider), (2) the linked
-        subdomains whose registration failed are registered again. Oldest
+        subdomains whose registration failed are registered again, (3) the
+        own identities whose SES feedback topic is missing or outdated get
+        the one of ``emboux_ses_notification_topic_arn`` (when set). Oldest
         check first, in batches of ``batch_size``, each domain once per run
         (those checked before the run started). Inside the cron each batch
         is committed (``_commit_progress``) and the run stops when its time
@@ -505,6 +565,22 @@ class EmbouxDomain(models.Model):
                 lambda batch: batch._provider_register_linked(),
             ),
         ]
+        topic = sns.notification_topic()
+        wired_codes = [c for c in provider_codes() if get_provider(c).notification_topics]
+        if topic and wired_codes:
+            # (3) own identities whose feedback topic is missing or another
+            # one (the setting changed); the pending ones were refreshed in (1)
+            jobs.append(
+                (
+                    [
+                        ("provider_identity", "=", "own"),
+                        ("provider", "in", wired_codes),
+                        ("ses_notification_topic_arn", "!=", topic),
+                        *checked_before,
+                    ],
+                    lambda batch: batch._provider_wire_feedback(),
+                )
+            )
         if in_cron:
             remaining = sum(Domain.search_count(search) for search, _job in jobs)
             self.env["ir.cron"]._commit_progress(remaining=remaining)
@@ -683,6 +759,7 @@ class EmbouxDomain(models.Model):
                 "provider", self.env._("provider: no mail provider is set in Settings")
             )
         error = None
+        topic = sns.notification_topic()
         try:
             status = provider.start_verification(name)
         except ProviderError as exc:
@@ -693,6 +770,13 @@ class EmbouxDomain(models.Model):
         else:
             records = status.records or []
             verification, dkim = status.verification, status.dkim
+            if topic and provider.notification_topics:
+                # its feedback too, though nothing is stored for it here
+                try:
+                    provider.set_notification_topic(name, topic)
+                except ProviderError as exc:
+                    _logger.warning("Provider call failed for %s: %s", name, exc)
+                    error = str(exc)[:PROVIDER_ERROR_MAX]
         return (
             {
                 "domain": name,

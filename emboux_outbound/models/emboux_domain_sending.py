@@ -53,6 +53,13 @@ MASTER_ONLY_OUTBOUND = (
     "spike_max_multiplier",
 )
 MAX_RECIPIENTS = 1000
+# days of history the portal page and the staff form draw
+USAGE_CHART_DAYS = 30
+# template of the usage figures and chart (portal domain page, staff form)
+USAGE_TEMPLATE = "emboux_outbound.outbound_usage"
+# chart geometry (SVG user units): bar slot width, plot height
+CHART_SLOT = 20
+CHART_PLOT_HEIGHT = 100
 BYTES_PER_MB = 1048576
 # the non-stored fields that show the SQL state on the form
 STATE_FIELDS = (
@@ -175,6 +182,13 @@ class EmbouxDomain(models.Model):
     )
     outbound_spike_multiplier = fields.Float(
         string="Effective Spike Multiplier", compute="_compute_outbound_state"
+    )
+    outbound_usage_html = fields.Html(
+        string="Sending Usage",
+        compute="_compute_outbound_usage_html",
+        sanitize=False,  # our own QWeb rendering (escaped values, inline SVG)
+        help="Today's and this month's counts against each limit, and the last "
+        "30 days of messages, bounces and complaints.",
     )
 
     def _compute_outbound_state(self):
@@ -471,6 +485,169 @@ class EmbouxDomain(models.Model):
             "complaint_rate": state["complaint_rate"],
             "inherited_from": inherited,
         }
+
+    # ------------------------------------------------------------------
+    # usage: figures against the limits and the daily history
+    # ------------------------------------------------------------------
+    def _outbound_history(self, days=USAGE_CHART_DAYS):
+        """The last ``days`` days (1 to HISTORY_KEEP_DAYS, else
+        EmbouxInputError naming ``days``) of this domain, oldest first,
+        today included: ``[{"day", "sent", "bounces", "complaints"}]``.
+        Days without a history row are zeros; today adds the live counters
+        to a row a second reset of the day may have filed. Read with the
+        caller's access to the domain (GET .../outbound/history, the portal
+        and the staff form)."""
+        if (
+            isinstance(days, bool)
+            or not isinstance(days, int)
+            or not 1 <= days <= config.HISTORY_KEEP_DAYS
+        ):
+            raise EmbouxInputError(
+                "days",
+                self.env._(
+                    "days: a whole number from 1 to %(max)s is required",
+                    max=config.HISTORY_KEEP_DAYS,
+                ),
+            )
+        self.ensure_one()
+        self.check_access("read")
+        today = fields.Datetime.now().date()  # UTC, the day the counters count
+        first = today - timedelta(days=days - 1)
+        # the history and counter tables are not readable by customers:
+        # plain SQL, now that the domain's access is checked
+        self.env.flush_all()
+        rows = self.env.execute_query(
+            SQL(
+                "SELECT day, sent, bounces, complaints FROM emboux_outbound_daily"
+                " WHERE domain_id = %s AND day BETWEEN %s AND %s",
+                self.id,
+                first,
+                today,
+            )
+        )
+        by_day = {day: [sent, bounces, complaints] for day, sent, bounces, complaints in rows}
+        live = self.env.execute_query(
+            SQL(
+                "SELECT sent_today, bounces_today, complaints_today"
+                " FROM emboux_outbound_counter WHERE domain_id = %s",
+                self.id,
+            )
+        )
+        if live:
+            filed = by_day.get(today, (0, 0, 0))
+            by_day[today] = [a + b for a, b in zip(filed, live[0], strict=True)]
+        history = []
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            sent, bounces, complaints = by_day.get(day, (0, 0, 0))
+            history.append({"day": day, "sent": sent, "bounces": bounces, "complaints": complaints})
+        return history
+
+    def _outbound_usage(self):
+        """Today's, this hour's and this month's counts against each
+        effective limit, for the portal and the staff form: a list of
+        ``{"key", "label", "used", "limit", "percent", "level"}`` (``limit``
+        0: none; ``percent`` of the limit, capped at 100 for the bar;
+        ``level`` a Bootstrap colour). Transfer is in MB."""
+        self.ensure_one()
+        self.check_access("read")
+        state = self._read_outbound_state()[self.id]
+        gauges = [
+            ("daily", self.env._("Sent today"), state["sent_today"], state["daily_limit"]),
+        ]
+        if state["warmup_cap"]:
+            label = self.env._("Warm-up cap today")
+            gauges.append(("warmup", label, state["sent_today"], state["warmup_cap"]))
+        gauges += [
+            (
+                "hourly",
+                self.env._("Sent this hour"),
+                state["sent_this_hour"],
+                state["hourly_limit"],
+            ),
+            (
+                "monthly",
+                self.env._("Sent this month"),
+                state["sent_this_month"],
+                state["monthly_limit"],
+            ),
+            (
+                "transfer",
+                self.env._("Transfer this month (MB)"),
+                round(state["transfer_bytes"] / BYTES_PER_MB, 1),
+                int(state["transfer_limit"] // BYTES_PER_MB),
+            ),
+        ]
+        usage = []
+        for key, label, used, limit in gauges:
+            ratio = used / limit if limit else 0
+            usage.append(
+                {
+                    "key": key,
+                    "label": label,
+                    "used": used,
+                    "limit": limit or 0,
+                    "percent": min(100, round(ratio * 100)),
+                    "level": "danger" if ratio >= 1 else "warning" if ratio >= 0.8 else "success",
+                }
+            )
+        return usage
+
+    @api.model
+    def _outbound_history_chart(self, history):
+        """Geometry of the inline SVG bar chart of ``history`` (from
+        :meth:`_outbound_history`): one slot a day, the messages sent as a
+        bar scaled to the busiest day, bounces and complaints as a red bar
+        over its foot."""
+        peak = max([day["sent"] for day in history] + [1])
+        scale = CHART_PLOT_HEIGHT / peak
+        bars = []
+        for index, day in enumerate(history):
+            problems = day["bounces"] + day["complaints"]
+            sent_h = round(day["sent"] * scale, 2)
+            bad_h = round(min(problems, peak) * scale, 2)
+            bars.append(
+                {
+                    **day,
+                    "x": index * CHART_SLOT + 2,
+                    "width": CHART_SLOT - 4,
+                    "sent_y": CHART_PLOT_HEIGHT - sent_h,
+                    "sent_h": sent_h,
+                    "bad_y": CHART_PLOT_HEIGHT - bad_h,
+                    "bad_h": bad_h,
+                }
+            )
+        return {
+            "width": len(history) * CHART_SLOT,
+            "plot_height": CHART_PLOT_HEIGHT,
+            "height": CHART_PLOT_HEIGHT + 16,
+            "peak": peak,
+            "bars": bars,
+            "first": history[0]["day"] if history else None,
+            "last": history[-1]["day"] if history else None,
+            "total_sent": sum(day["sent"] for day in history),
+            "total_bounces": sum(day["bounces"] for day in history),
+            "total_complaints": sum(day["complaints"] for day in history),
+        }
+
+    def _outbound_usage_values(self, days=USAGE_CHART_DAYS):
+        """The values of the usage template: ``usage_gauges``,
+        ``usage_history``, ``usage_chart``, ``usage_days``."""
+        history = self._outbound_history(days)
+        return {
+            "usage_gauges": self._outbound_usage(),
+            "usage_history": history,
+            "usage_chart": self._outbound_history_chart(history),
+            "usage_days": days,
+        }
+
+    def _compute_outbound_usage_html(self):
+        for domain in self:
+            if not domain._origin.id:
+                domain.outbound_usage_html = False
+                continue
+            values = domain._origin._outbound_usage_values()
+            domain.outbound_usage_html = self.env["ir.qweb"]._render(USAGE_TEMPLATE, values)
 
     # ------------------------------------------------------------------
     # PUT /domains/{name}/outbound

@@ -23,7 +23,7 @@ from odoo.tools import SQL
 from odoo.addons.emboux_core.access import check_master
 from odoo.addons.emboux_core.tools import quiet_concurrency_errors
 
-from ..sending_config import HISTORY_DAYS
+from ..sending_config import HISTORY_KEEP_DAYS
 
 # parameters remembering the last reset, for the day/month the next one
 # files its counts under
@@ -125,7 +125,7 @@ class EmbouxOutboundCounter(models.Model):
         ``sent_today`` (and today's bounces and complaints) to its daily
         history row (upsert per domain and day, so a second run on one day
         adds to the same row and loses nothing), zero the day and the
-        hour, drop history older than 7 days and old processed events.
+        hour, drop history older than 400 days (HISTORY_KEEP_DAYS) and old processed events.
         Returns the number of domains whose counters were reset (those with
         anything to reset: idle domains' rows are not rewritten)."""
         check_master(self.env)
@@ -171,7 +171,7 @@ class EmbouxOutboundCounter(models.Model):
         self.env.execute_query(
             SQL(
                 "DELETE FROM emboux_outbound_daily WHERE day < %s",
-                now.date() - timedelta(days=HISTORY_DAYS),
+                now.date() - timedelta(days=HISTORY_KEEP_DAYS),
             )
         )
         self.env.execute_query(

@@ -1,7 +1,9 @@
 """Daily sending history: one row per domain and day with messages,
 bounces and complaints. Written only by the daily reset (an upsert per
-domain and day), kept 7 days; it feeds spike detection (the 7-day average)
-and the bounce and complaint rates (the reputation window)."""
+domain and day), kept HISTORY_KEEP_DAYS (400) days for the usage history
+(portal, staff graph and pivot, GET .../outbound/history); spike detection
+(the 7-day average) and the bounce and complaint rates (the reputation
+window) read only the last HISTORY_DAYS (7) of it."""
 
 from odoo import fields, models
 
@@ -13,6 +15,9 @@ class EmbouxOutboundDaily(models.Model):
     _order = "day desc, domain_id"
 
     domain_id = fields.Many2one("emboux.domain", required=True, ondelete="cascade", readonly=True)
+    # not stored: the daily reset inserts rows in SQL, and a domain moved to
+    # another tenant takes its history along; Odoo groups by it through a join
+    tenant_id = fields.Many2one(related="domain_id.tenant_id", string="Tenant")
     day = fields.Date(required=True, readonly=True, index=True)
     sent = fields.Integer(default=0, readonly=True)
     bounces = fields.Integer(default=0, readonly=True)

@@ -147,11 +147,21 @@ class EmbouxWebhookEvent(models.Model):
     def _ses_trusted_topics(self):
         """The SNS topics whose deliveries the SES webhook accepts: those
         of the configuration (``emboux_ses_sns_topic_arns``) and those the
-        suite set on its own identities."""
-        # The one place for the topics the suite sets itself: the SES
-        # provider sets none today; once it records the topics it gives SES
-        # SetIdentityNotificationTopic, add them here.
-        return frozenset(sns.configured_topics())
+        suite sets on its own identities: the notification topic setting
+        (``emboux_ses_notification_topic_arn``) and the topics recorded on
+        the domains (a domain set before the setting changed)."""
+        # The one place for the topics the suite sets itself (SES
+        # SetIdentityNotificationTopic, see emboux.domain
+        # ``_provider_wire_feedback``).
+        rows = self.env.execute_query(
+            SQL(
+                "SELECT DISTINCT ses_notification_topic_arn FROM emboux_domain"
+                " WHERE ses_notification_topic_arn IS NOT NULL"
+            )
+        )
+        recorded = {arn for (arn,) in rows if arn}
+        own = sns.notification_topic()
+        return frozenset(sns.configured_topics()) | recorded | ({own} if own else set())
 
     @api.model
     def _check_ses_topic(self, topic):

@@ -32,6 +32,7 @@ CONFIG_OPTIONS = [
     ("emboux_spike_min_volume", "SPIKE_MIN_VOLUME", "100", False),
     ("emboux_guillotine_min_volume", "GUILLOTINE_MIN_VOLUME", "200", False),
     ("emboux_ses_sns_topic_arns", "EMBOUX_SES_SNS_TOPIC_ARNS", None, False),
+    ("emboux_ses_notification_topic_arn", "EMBOUX_SES_NOTIFICATION_TOPIC_ARN", None, False),
     ("emboux_sns_allowed_hosts", "EMBOUX_SNS_ALLOWED_HOSTS", None, False),
     ("emboux_mailserver_db_role", "EMBOUX_MAILSERVER_DB_ROLE", "emboux_mailserver", False),
     ("emboux_mailserver_db_password", "EMBOUX_MAILSERVER_DB_PASSWORD", None, True),

@@ -62,6 +62,9 @@ class MailProvider:
     spf_include = None
     # SMTP credentials per domain (Mailgun) or one for the account (SES)
     per_domain_smtp_credentials = False
+    # bounce and complaint notifications are pointed at an SNS topic per
+    # identity (SES): see set_notification_topic
+    notification_topics = False
 
     def start_verification(self, domain_name):
         """Create (or reuse) the domain's own identity and start its
@@ -83,6 +86,12 @@ class MailProvider:
         (:class:`SmtpCredential`), or None where the provider has none per
         domain."""
         return
+
+    def set_notification_topic(self, domain_name, topic_arn):
+        """Point the bounce and complaint notifications of the domain's own
+        identity at ``topic_arn`` (idempotent); answers True when it did,
+        False where the provider has no such setting."""
+        return False
 
     def delete_domain(self, domain_name):
         """Remove everything set up for the domain at the provider (its

@@ -7,6 +7,11 @@ in from odoo.conf when the environment says nothing.
 
 - the identity: ``verify_domain_identity`` (TXT ``_amazonses.<domain>``)
   plus ``verify_domain_dkim`` (3 CNAMEs ``<token>._domainkey.<domain>``);
+- feedback: ``set_identity_notification_topic`` points the identity's
+  Bounce and Complaint notifications at an SNS topic (the suite's
+  ``emboux_ses_notification_topic_arn``); a subdomain sending with its
+  parent's identity gets the parent's notifications (no identity, nothing
+  to set);
 - statuses: ``get_identity_verification_attributes`` and
   ``get_identity_dkim_attributes``, 100 identities per call;
 - a subdomain sends with its verified parent's identity and DKIM (SES
@@ -32,6 +37,8 @@ from .base import (
 from .mailgun import timeout_option
 
 BATCH = 100  # identities per Get*Attributes call
+# the notifications pointed at the suite's topic (Delivery: not wanted)
+NOTIFICATION_TYPES = ("Bounce", "Complaint")
 STATUS_MAP = {
     "Pending": PENDING,
     "TemporaryFailure": PENDING,
@@ -72,6 +79,7 @@ class SesProvider(MailProvider):
     code = "ses"
     name = "Amazon SES"
     spf_include = "include:amazonses.com"
+    notification_topics = True
 
     def __init__(self, client=None):
         self._given_client = client
@@ -125,6 +133,16 @@ class SesProvider(MailProvider):
         return IdentityStatus(
             verification=PENDING, dkim=PENDING, records=ses_records(domain_name, token, dkim)
         )
+
+    def set_notification_topic(self, domain_name, topic_arn):
+        for kind in NOTIFICATION_TYPES:
+            self._call(
+                "set_identity_notification_topic",
+                Identity=domain_name,
+                NotificationType=kind,
+                SnsTopic=topic_arn,
+            )
+        return True
 
     def get_statuses(self, domain_names):
         result = {}

@@ -15,3 +15,5 @@ from . import test_dns_check
 from . import test_buttons
 from . import test_rpc_surface
 from . import test_cron_concurrency
+from . import test_ses_feedback
+from . import test_history

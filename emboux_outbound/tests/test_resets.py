@@ -65,13 +65,6 @@ class TestResets(SendingCase):
         )
         self.assertEqual(self.counters()["sent_this_month"], 410)
 
-    def test_daily_reset_keeps_seven_days(self):
-        for days_ago in (1, 7, 8, 20):
-            self.add_history(self.domain_a, days_ago, 10)
-        self.Counter.reset_daily()
-        kept = sorted(day for day, *_rest in self.history())
-        self.assertEqual(len(kept), 2)  # 1 and 7 days ago
-
     def test_monthly_reset_freezes_the_month(self):
         with freeze_time("2026-04-01 00:00:10"):
             self.set_counters(sent_this_month=1234, transfer_bytes=5 * MB + 7)

@@ -3,7 +3,8 @@
 - :func:`parse_envelope`: the JSON body (sent as ``text/plain``) and its
   required fields;
 - :func:`configured_topics`: the topics the configuration trusts
-  (``emboux_ses_sns_topic_arns``); the caller refuses any other topic
+  (``emboux_ses_sns_topic_arns``), :func:`notification_topic`: the one the
+  suite points new SES identities at; the caller refuses any other topic
   before the calls below reach the network;
 - :func:`verify_signature`: RSA PKCS#1 v1.5 over the canonical string to
   sign, SHA1 (``SignatureVersion`` 1) or SHA256 (2), with the certificate at
@@ -33,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 import requests
 
 from odoo.addons.emboux_core.exceptions import EmbouxInputError
+from odoo.addons.emboux_core.tools import get_config
 
 from . import (
     DEFAULT_MAX_AGE,
@@ -113,6 +115,15 @@ def configured_topics():
     former ``emboux_ses_topic_arns`` still counts, so an upgraded
     installation keeps the topics it listed."""
     return config_list("emboux_ses_sns_topic_arns") or config_list("emboux_ses_topic_arns")
+
+
+def notification_topic():
+    """The SNS topic ARN the suite points the bounce and complaint
+    notifications of the SES identities it creates at
+    (``emboux_ses_notification_topic_arn``, env
+    ``EMBOUX_SES_NOTIFICATION_TOPIC_ARN`` wins); None when unset."""
+    value = str(get_config("emboux_ses_notification_topic_arn") or "").strip()
+    return value or None
 
 
 def parse_timestamp(value, field="Timestamp"):
