@@ -1,12 +1,12 @@
 """Authentication and shared dependencies of the Emboux REST API.
 
 Who may call what is decided here, once, and a route only declares its
-role by spreading :func:`master_only` (role M of API.md) or
+role by spreading :func:`master_only` (role M of the API contract) or
 :func:`master_or_owner` (role C) into its decorator::
 
     @router.get("/domains/", **master_only())
 
-Marking a route C later is the one-line change ``master_only`` ->
+Making a route C is the one-line change ``master_only`` ->
 ``master_or_owner``.
 
 The seam for tenancy is :func:`authenticated_caller_impl`, written like the
@@ -114,8 +114,9 @@ def authenticated_caller_impl(
     token: Annotated[str | None, Depends(api_token)],
     env: Annotated[Environment, Depends(odoo_env)],
 ) -> Caller:
-    """Who is calling. Today the master token only; emboux_saas overrides
-    this dependency to accept customer API keys too (see the module doc)."""
+    """Who is calling: the master token only. The Emboux app overrides
+    this dependency with :func:`master_or_customer_caller_impl`, which
+    accepts customer API keys too (see the module doc)."""
     caller = master_caller(token, env)
     if caller is None:
         raise not_authenticated()
@@ -181,8 +182,8 @@ def master_required(caller: Annotated[Caller, Depends(authenticated_caller)]) ->
 def master_body_when_refused(caller):
     """Around a model method that refuses a customer what only the master
     may do (an ``AccessError``: a master-only field, activating a domain the
-    master suspended): API.md's exact 403 body. A quota refusal keeps its
-    own detail; the master's refusals are not rewritten."""
+    master suspended): the API contract's exact 403 body. A quota refusal
+    keeps its own detail; the master's refusals are not rewritten."""
     try:
         yield
     except AccessError as exc:

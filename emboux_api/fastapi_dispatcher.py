@@ -11,7 +11,9 @@ bench``: 90 ms per send decision, workers growing from 130 to 700 MB). This
 dispatcher keys the pool by the root path of the endpoint the request
 belongs to, so every URL of ``/api`` reuses the same few apps. Registered
 for the routing type ``fastapi`` (Odoo keeps the last dispatcher class per
-type), it serves every endpoint the same way.
+type), it sees every FastAPI endpoint of every database, but changes only
+the suite's (app ``emboux``): any other endpoint is dispatched by the
+addon's own code, unchanged.
 
 Bounded body: a request body of the Emboux API larger than
 :data:`MAX_BODY_BYTES` answers 413 ``{"detail": ...}`` before anything
@@ -72,15 +74,16 @@ class EndpointPoolFastApiDispatcher(FastApiDispatcher):
     def dispatch(self, endpoint, args):
         # as FastApiDispatcher.dispatch, but for the key of the pool and the
         # bounded body of the Emboux API
-        self.request.params = {}
         path = self._wsgi_request().environ["PATH_INFO"]
         endpoints = request.env["fastapi.endpoint"].sudo()
         record = endpoints._get_endpoint(path)
-        if record and record.app == "emboux":
-            environ = self._get_bounded_environ()
-        else:
-            environ = self._get_environ()
-        pool_key = record.root_path if record else path
+        self._emboux = bool(record) and record.app == "emboux"
+        if not self._emboux:
+            # another app (or database) served by this Odoo: the addon's own way
+            return super().dispatch(endpoint, args)
+        self.request.params = {}
+        environ = self._get_bounded_environ()
+        pool_key = record.root_path
         with fastapi_app_pool.get_app(env=request.env, root_path=pool_key) as app:
             uid = endpoints.get_uid(path)
             data = BytesIO()
@@ -127,6 +130,10 @@ class EndpointPoolFastApiDispatcher(FastApiDispatcher):
     def _manage_odoo_env(self, uid=None):
         # as FastApiDispatcher._manage_odoo_env, but a malformed
         # Accept-Language is ignored instead of raising (module doc)
+        if not getattr(self, "_emboux", False):
+            with super()._manage_odoo_env(uid):
+                yield
+            return
         env = request.env
         lang = lang_from_accept_language(env, request.httprequest.headers.get("Accept-Language"))
         if lang:

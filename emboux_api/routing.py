@@ -10,7 +10,7 @@ response. That function maps ``HTTPException`` as is, but every
 ``ValidationError`` by ``odoo.service.model.retrying``) to 400 too.
 
 So :class:`EmbouxRoute` runs each request in a savepoint and converts our
-exceptions into ``HTTPException`` with API.md's codes *before* they leave
+exceptions into ``HTTPException`` with the API contract's codes *before* they leave
 the app; they still leave it, so Odoo still rolls back the whole request:
 
 - ``EmbouxInputError``, other ``ValidationError``, not-null and check
@@ -150,7 +150,7 @@ class EmbouxRoute(APIRoute):
 
 class EmbouxRouter(APIRouter):
     """An ``APIRouter`` whose routes use :class:`EmbouxRoute` and answer
-    with and without a trailing slash, without a redirect (API.md: trailing
+    with and without a trailing slash, without a redirect (the API contract: trailing
     slash optional everywhere). The twin path stays out of the schema."""
 
     def __init__(self, **kwargs):
@@ -187,7 +187,7 @@ class HTTPExceptionLogLevelMiddleware:
 
 class DocsTrailingSlashMiddleware:
     """``/openapi.json/``, ``/docs/`` and ``/redoc/`` answer as without the
-    slash (API.md: trailing slash optional everywhere), instead of
+    slash (the API contract: trailing slash optional everywhere), instead of
     Starlette's redirect. The routers' own paths have twins
     (:class:`EmbouxRouter`); FastAPI's schema route and the documentation
     pages (``docs.py``, no OAuth2 redirect page: the API has no OAuth2) do

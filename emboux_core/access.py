@@ -7,7 +7,7 @@ rights and record rules allow (the ORM checks them), or it starts with
 one of these checks, the same as the REST API's dependency for that
 operation:
 
-- :func:`check_master`: what API.md reserves to the master (role M). The
+- :func:`check_master`: what the API contract reserves to the master (role M). The
   REST API's master runs as a technical Emboux manager; in the backend it
   is an Emboux manager; internally, the superuser (crons, ``sudo()``).
 - ``records.check_access("write")``: what the master or the owning

@@ -23,7 +23,7 @@ DEFAULT_GUILLOTINE_MIN_VOLUME = 200
 # may still send this much on any day
 DEFAULT_SPIKE_MIN_VOLUME = 100
 
-# warm-up (v5.2): messages allowed on the first day, and the daily growth
+# warm-up: messages allowed on the first day, and the daily growth
 # of each profile
 WARMUP_START_CAP = 50
 WARMUP_FACTORS = {"fast": 1.8, "standard": 1.1, "conservative": 1.05}

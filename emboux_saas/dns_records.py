@@ -1,6 +1,6 @@
 """The DNS records a customer publishes for a hosted domain.
 
-One function, so that the portal and a later DNS check (``GET
+One function, so that the portal and the DNS check (``GET
 /domains/{name}/dns-check``, emboux_outbound) expect the same records.
 Provider records (DKIM, the provider's SPF include) come with
 emboux_outbound.

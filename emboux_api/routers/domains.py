@@ -38,7 +38,7 @@ def domain_from_path(
     env: CallerEnv,
 ):
     """The domain named in the path (404 when unknown or not the caller's;
-    a name that is no valid domain name is unknown too: API.md, reading an
+    a name that is no valid domain name is unknown too: the API contract, reading an
     unknown name answers 404)."""
     try:
         domain = env["emboux.domain"]._find_by_name(name)

@@ -1,5 +1,5 @@
-"""Outbound sending control (API.md "Outbound", "The send decision"; v4.0,
-v5.2): the thin REST layer over ``emboux.domain.outbound_send_decision()``,
+"""Outbound sending control (the API contract's "Outbound" and "The send
+decision"): the thin REST layer over ``emboux.domain.outbound_send_decision()``,
 ``set_outbound_settings()``, ``_outbound_info()``, ``_outbound_history()``
 and the counter resets."""
 

@@ -1,5 +1,5 @@
-"""Mail provider routes (v5.1 provider abstraction, v5.3 subdomain
-provisioning, v5.4 self-service). Thin: the work is the domain's methods
+"""Mail provider routes: verification at a provider, subdomain
+provisioning and self-service. Thin: the work is the domain's methods
 in emboux_outbound (``action_provider_*``, ``_provider_status``,
 ``_dns_records_to_publish``)."""
 
@@ -82,7 +82,7 @@ def verify_status(domain: Domain) -> VerifyStatusOut:
 
 @router.post(
     "/domains/{name}/ses-verify",
-    description="Legacy alias of `POST /domains/{name}/verify` (v4.0).\n\n" + VERIFY_DOC,
+    description="Legacy alias of `POST /domains/{name}/verify`.\n\n" + VERIFY_DOC,
     **master_only(responses={**_NOT_FOUND, **_NO_PROVIDER}),
 )
 def ses_verify(name: DomainName, caller: AuthenticatedCaller) -> VerifyOut:
@@ -91,7 +91,7 @@ def ses_verify(name: DomainName, caller: AuthenticatedCaller) -> VerifyOut:
 
 @router.get("/domains/{name}/ses-status", **master_only(responses=_NOT_FOUND))
 def ses_status(domain: Domain) -> VerifyStatusOut:
-    """Legacy alias of `GET /domains/{name}/verify-status` (v4.0)."""
+    """Legacy alias of `GET /domains/{name}/verify-status`."""
     return _verify_status(domain)
 
 

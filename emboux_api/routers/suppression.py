@@ -1,4 +1,4 @@
-"""The suppression list (API.md, v5.2), master only: the thin REST layer
+"""The suppression list, master only: the thin REST layer
 over ``emboux.suppression``."""
 
 from typing import Annotated

@@ -1,4 +1,4 @@
-"""API keys, tenants, usage and delta sync (API.md, v2 and v5.1)."""
+"""API keys, tenants, usage and delta sync (the API contract)."""
 
 import hmac
 from typing import Annotated, Any

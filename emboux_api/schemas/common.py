@@ -25,7 +25,7 @@ def _clean_text(value: str) -> str:
 
 
 def _iso_text(value: Any) -> Any:
-    """A time in a request is ISO 8601 text (API.md), not a Unix time:
+    """A time in a request is ISO 8601 text (the API contract), not a Unix time:
     pydantic would read ``2000000000`` or ``"2000000000"`` as one."""
     if not isinstance(value, str) or value.strip().replace(".", "", 1).isdigit():
         raise ValueError("must be an ISO 8601 time, e.g. 2030-01-31T12:00:00Z")
@@ -36,7 +36,7 @@ UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 # a time sent by the client
 UtcDatetimeIn = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_as_utc)]
 Text = Annotated[str, AfterValidator(_clean_text)]
-# strict: 12 is a count, "12", 12.0 and true are not (422, API.md "Validation")
+# strict: 12 is a count, "12", 12.0 and true are not (422, the API contract's "Validation")
 Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT)]
 Flag = Annotated[bool, Field(strict=True)]
 

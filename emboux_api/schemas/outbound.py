@@ -24,7 +24,7 @@ SendReason = Literal[
 
 
 class OutboundOut(BaseModel):
-    """The Outbound object of API.md. Limits of 0 mean no limit."""
+    """The Outbound object of the API contract. Limits of 0 mean no limit."""
 
     domain: str
     outbound_tier: str | None = Field(description="Code of the effective tier")

@@ -152,7 +152,7 @@ class DeletedOut(BaseModel):
 
     @model_serializer(mode="wrap")
     def _alias_only_destination(self, handler):
-        # API.md: {"type", "key", "deleted_at"}; an alias row adds its destination
+        # the API contract: {"type", "key", "deleted_at"}; an alias row adds its destination
         data = handler(self)
         if self.type != "alias":
             data.pop("destination", None)

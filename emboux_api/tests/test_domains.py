@@ -155,7 +155,7 @@ class TestDomains(EmbouxApiCase):
                     self.assertStatus(self.api("GET", path), 200)["name"], "example.com"
                 )
         self.assertStatus(self.api("GET", "/domains/other.com"), 404, "Domain not found")
-        # no valid name is an unknown name (API.md: reading one answers 404)
+        # no valid name is an unknown name (the API contract: reading one answers 404)
         self.assertStatus(self.api("GET", "/domains/not a domain"), 404, "Domain not found")
         self.assertStatus(self.api("DELETE", "/domains/%00"), 404, "Domain not found")
 

@@ -10,7 +10,7 @@ TOKEN = "h3-http-master-token"
 class TestHttp(HttpCase):
     """Through Odoo's real HTTP stack on the test server: the endpoint
     shipped as data answers right after install (its registry was synced
-    by the post-init hook), and errors keep API.md's bodies once the OCA
+    by the post-init hook), and errors keep the API contract's bodies once the OCA
     addon's dispatcher has handled them."""
 
     @classmethod
@@ -83,3 +83,25 @@ class TestHttp(HttpCase):
         pools = fastapi_app_pool._queue_by_db_by_root_path[self.env.cr.dbname]
         self.assertIn(self.prefix, pools)
         self.assertFalse([key for key in pools if key.startswith(f"{self.prefix}/domains")])
+
+    def test_other_endpoints_keep_the_addons_dispatch(self):
+        """Another FastAPI app served by the same Odoo (the OCA addon's demo
+        app here) is dispatched by the addon's own code: its pool is still
+        keyed by URL, and its Accept-Language handling is the addon's."""
+        from odoo.addons.fastapi.pools import fastapi_app_pool
+
+        demo = self.env["fastapi.endpoint"].create(
+            {
+                "name": "Other app",
+                "app": "demo",
+                "root_path": "/emboux-other-app",
+                "demo_auth_method": "http_basic",
+                "user_id": self.env.ref("base.user_admin").id,
+            }
+        )
+        demo._handle_registry_sync()
+        for path in ("/demo", "/demo/lang"):
+            response = self.url_open(f"/emboux-other-app{path}")
+            self.assertEqual(response.status_code, 200, response.text)
+        pools = fastapi_app_pool._queue_by_db_by_root_path[self.env.cr.dbname]
+        self.assertIn("/emboux-other-app/demo/lang", pools)

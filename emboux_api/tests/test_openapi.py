@@ -6,7 +6,7 @@ from odoo.tests import tagged
 
 from .common import EmbouxApiCase
 
-# API.md's routes served so far (GET /health is P)
+# every route the API serves (GET /health is P)
 EXPECTED = {
     ("get", "/health"),
     ("post", "/domains/"),
@@ -59,14 +59,14 @@ EXPECTED = {
     ("post", "/webhooks/ses"),
 }
 
-# role P of API.md: no token
+# role P of the API contract: no token
 PUBLIC = {
     ("get", "/health"),
     ("post", "/webhooks/mailgun"),
     ("post", "/webhooks/ses"),
 }
 
-# role M of API.md; every other operation but /health is C
+# role M of the API contract; every other operation but /health is C
 MASTER = {
     ("put", "/domains/{name}/retention"),
     ("put", "/domains/{name}/transfer"),

@@ -63,7 +63,7 @@ class TestSuppressionApi(TenancyCase):
         self.assertEqual(response.content, b"")
         self.assertFalse(self.Suppression._find_by_email("zed@x.org"))
         self.assertStatus(self.api("DELETE", "/suppression/zed@x.org"), 404)
-        # no valid address is on the list (API.md: 204, or 404)
+        # no valid address is on the list (the API contract: 204, or 404)
         self.assertStatus(self.api("DELETE", "/suppression/nope"), 404, "Not suppressed")
 
     def test_master_only(self):

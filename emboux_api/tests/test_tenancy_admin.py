@@ -418,7 +418,7 @@ class TestUsage(TenancyCase):
         self.assertStatus(self.api("DELETE", "/domains/acme.test", token=a), 204)
         body = self.assertStatus(self.api("GET", url, token=a, params={"since": since}), 200)
         for entry in body["changes"]["deleted"]:
-            # API.md's keys; an alias row adds its destination
+            # the API contract's keys; an alias row adds its destination
             alias_only = {"destination"} if entry["type"] == "alias" else set()
             keys = {"type", "key", "deleted_at"} | alias_only
             self.assertEqual(set(entry), keys, entry)

@@ -67,7 +67,7 @@ class TestBackendTour(HttpCase):
         self.assertNotIn(PASSWORD, password_hash)
         self.assertTrue(verify_password(PASSWORD, password_hash))
 
-        # changelog v5.3: Catch-All ticked on the creation form installs the
+        # Catch-All ticked on the creation form installs the
         # '@domain' alias at once
         catch_all = self.env["emboux.alias"].search([("source", "=", "@" + DOMAIN)])
         self.assertEqual(catch_all.mapped("destination"), [EMAIL])

@@ -2,7 +2,7 @@
 
 A plain Odoo route rather than the REST API: one call per outbound message
 (and per recipient), so it skips the ASGI bridge of the fastapi addon (about
-three times the cost of a plain route on these machines, DESIGN.md). The
+three times the cost of a plain route on these machines, measured). The
 rules are the REST API's: ``emboux.outbound.policy`` runs the same send
 decision as ``POST /api/domains/{name}/outbound/increment``.
 

@@ -1,7 +1,7 @@
 """The customer portal's domain page, with the provider: the DNS records
 to publish come from ``emboux.domain._dns_records_to_publish()`` (the
 provider's DKIM and ownership records with the MX and SPF), the page shows
-the verification, and a button starts it (v5.4 self-service verify). The
+the verification, and a button starts it (self-service verify). The
 page also shows the domain's sending usage (its counts against each limit
 and the last 30 days), the domain list today's count against the daily
 limit."""

@@ -1,7 +1,7 @@
 """Outbound and verification settings of a domain, and their inheritance.
 
 A subdomain linked to a wildcard parent (``parent_id``, emboux_saas) sends
-with its parent's verification, outbound tier and enforcement (v5.0). The
+with its parent's verification, outbound tier and enforcement. The
 domain those come from is ``_inheritance_root()`` (emboux_saas): the top of
 the chain of parents, else the domain itself. Two readings of the same rule:
 
@@ -379,8 +379,8 @@ class EmbouxDomain(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _tenant_fields(self, operation):
-        # API.md: POST /domains/ takes "provider". Tier, enforcement, status
-        # and verification stay staff/master-only (v5.0 security hardening).
+        # POST /domains/ takes "provider". Tier, enforcement, status and
+        # verification stay staff/master-only.
         fields_ = super()._tenant_fields(operation)
         if operation == "create":
             fields_ = fields_ | {"provider"}

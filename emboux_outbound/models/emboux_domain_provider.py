@@ -257,7 +257,7 @@ class EmbouxDomain(models.Model):
 
     def action_activate(self):
         """Also bootstraps the Mailgun SMTP credential when it is missing
-        (v5.4; idempotent; SES has one credential for the account)."""
+        (idempotent; SES has one credential for the account)."""
         res = super().action_activate()
         self.sudo()._provider_ensure_smtp_credential()
         return res
@@ -267,7 +267,7 @@ class EmbouxDomain(models.Model):
     # ------------------------------------------------------------------
     def _provider_setup(self):
         """A new domain: a linked subdomain is registered with its parent's
-        identity (v5.3, always at creation), any other domain with a
+        identity (always at creation), any other domain with a
         provider starts its own verification."""
         linked = self.filtered("parent_id")
         (self - linked).filtered("provider")._provider_start_verification()
@@ -386,7 +386,7 @@ class EmbouxDomain(models.Model):
 
     def _provider_register_subdomain(self, strict=True):
         """Register these linked subdomains with their parent's identity and
-        bootstrap their SMTP credential, so they send at once (v5.3).
+        bootstrap their SMTP credential, so they send at once.
         ``strict`` (the explicit action): the parent must be verified and
         have a provider, else EmbouxConflictError naming ``name``."""
         for domain in self:
@@ -516,7 +516,7 @@ class EmbouxDomain(models.Model):
             )
 
     # ------------------------------------------------------------------
-    # the polling cron (v5.0: every 2 hours)
+    # the polling cron (every 2 hours)
     # ------------------------------------------------------------------
     @api.model
     def _cron_poll_provider_verification(self, batch_size=POLL_BATCH):
@@ -662,7 +662,7 @@ class EmbouxDomain(models.Model):
         self.check_access("write")
 
     def action_provider_verify(self):
-        """``POST /domains/{name}/verify`` (v5.1, v5.4 self-service): start
+        """``POST /domains/{name}/verify`` (also self-service): start
         the verification at the provider (a linked subdomain is registered
         with its parent's identity instead). A domain without provider gets
         the default one of Settings; none: EmbouxInputError naming
@@ -705,7 +705,7 @@ class EmbouxDomain(models.Model):
         return True
 
     def action_provider_register_subdomain(self):
-        """``POST /domains/{name}/register-subdomain`` (v5.3): this domain
+        """``POST /domains/{name}/register-subdomain``: this domain
         is a subdomain of a verified wildcard parent; register it so that it
         sends at once with the parent's DKIM identity. EmbouxConflictError
         naming ``name`` otherwise."""
@@ -745,8 +745,8 @@ class EmbouxDomain(models.Model):
 
     @api.model
     def _provider_verify_remote(self, name, provider_code=None):
-        """The master verifies a root domain that is not hosted here
-        (v5.4): start its verification at ``provider_code`` (default: the
+        """The master verifies a root domain that is not hosted here:
+        start its verification at ``provider_code`` (default: the
         Settings one) and answer ``(status dict, records)``. Staff/master
         only; nothing is stored."""
         if self.env["emboux.tenant"]._is_tenant_caller():

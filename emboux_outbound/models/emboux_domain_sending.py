@@ -462,7 +462,7 @@ class EmbouxDomain(models.Model):
         return states
 
     def _outbound_info(self):
-        """The API's Outbound object of this domain (API.md)."""
+        """The API's Outbound object of this domain."""
         self.ensure_one()
         state = self._read_outbound_state()[self.id]
         parent_id = state["inherited_from"]
@@ -760,17 +760,6 @@ class EmbouxDomain(models.Model):
             )
         size = check_non_negative_int(size_bytes, "size_bytes")
         return count, normalised, size
-
-    @api.model
-    def _outbound_send_by_name(self, name, count=1, recipients=None, size_bytes=0):
-        """The send decision for the domain called ``name`` (the policy
-        service's entry point): MissingError when it is not hosted here."""
-        domain = self.sudo()._find_by_name(name)
-        if not domain:
-            raise MissingError(
-                self.env._("name: the domain '%(name)s' is not hosted here", name=name)
-            )
-        return domain.outbound_send_decision(count, recipients, size_bytes)
 
     def outbound_send_decision(self, count=1, recipients=None, size_bytes=0):
         """May this domain send ``count`` message(s) to ``recipients`` of

@@ -1,4 +1,4 @@
-"""The suppression list (v5.2): a global blocklist of recipient addresses,
+"""The suppression list: a global blocklist of recipient addresses,
 fed by the providers' bounce and complaint webhooks and by staff. The send
 decision lists the suppressed recipients of a message and refuses it when
 all of them are suppressed.

@@ -8,7 +8,7 @@ from ..providers.mailgun import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
 from .emboux_domain import PROVIDER_SELECTION
 from .emboux_domain_provider import DEFAULT_PROVIDER_PARAM
 
-# API.md's configuration: (odoo.conf option, environment variable, default, secret)
+# the API contract's configuration: (odoo.conf option, environment variable, default, secret)
 CONFIG_OPTIONS = [
     ("emboux_master_token", "EMBOUX_MASTER_TOKEN", None, True),
     ("emboux_policy_token", "EMBOUX_POLICY_TOKEN", None, True),

@@ -1,5 +1,5 @@
 """Mailgun through its v3 REST API (``requests``, HTTP basic auth
-``api:<MAILGUN_API_KEY>``), see FACTS.md section 1.
+``api:<MAILGUN_API_KEY>``), as Mailgun documents it.
 
 - a domain's identity is a Mailgun domain (``POST /v3/domains``); its
   ``state`` ``active`` is verified, ``unverified`` pending; its DKIM record

@@ -1,4 +1,4 @@
-"""Amazon SES through boto3's v1 ``ses`` client, see FACTS.md section 2.
+"""Amazon SES through boto3's v1 ``ses`` client.
 
 boto3's standard configuration applies (credentials chain, ``AWS_REGION``
 or ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL_SES`` for a local endpoint);

@@ -1,6 +1,6 @@
 """A local HTTP server that behaves like Mailgun's v3 domains API, for the
 tests: HTTP basic auth ``api:<key>`` checked, state kept per domain,
-answers shaped as FACTS.md section 1 (and mailgun-go's mock) describe.
+answers shaped as Mailgun's documentation (and mailgun-go's mock) describe.
 
 Routes: ``POST /v3/domains``; ``GET``/``DELETE /v3/domains/{d}``; ``PUT
 /v3/domains/{d}/verify``; ``PUT /v3/domains/{d}/dkim_authority``; ``GET``/

@@ -14,7 +14,7 @@ Each call runs in a savepoint that is rolled back, between two snapshots
 of every table the suite writes. What each role may change:
 
 - the customers (portal user and technical user of A): only A's rows, and
-  in them nothing that API.md reserves to the master;
+  in them nothing that the API contract reserves to the master;
 - the internal user without Emboux groups: nothing;
 - the Emboux user (staff, not manager): mailboxes and aliases only;
 - the Emboux manager: anything (the master's rights), but a call fails
@@ -59,7 +59,7 @@ CUSTOMER_ROW_TABLES = {
     "res_users",  # none expected: listed so that a domain's cascade is judged by its table
 }
 HISTORY_TABLES = {"emboux_outbound_daily", "emboux_outbound_monthly"}
-# columns of its own rows a customer may not change (API.md: master only),
+# columns of its own rows a customer may not change (the API contract: master only),
 # "*" for all; a value -> the one value it may not bring in itself
 MASTER_ONLY = {
     "emboux_domain": {

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from odoo import fields
-from odoo.exceptions import AccessError, MissingError
+from odoo.exceptions import AccessError
 from odoo.tests import freeze_time, tagged
 
 from odoo.addons.emboux_core.exceptions import EmbouxInputError
@@ -60,9 +60,9 @@ class TestSendDecision(SendingCase):
         self.assertEqual(self.counters()["sent_today"], 0)
 
     def test_unknown_domain(self):
-        with self.assertRaises(MissingError):
-            self.env["emboux.domain"]._outbound_send_by_name("nowhere.test")
-        answer = self.env["emboux.domain"]._outbound_send_by_name("ACME.test")
+        Domain = self.env["emboux.domain"]
+        self.assertFalse(Domain._find_by_name("nowhere.test"))
+        answer = Domain._find_by_name("ACME.test").outbound_send_decision()
         self.assertTrue(answer["allowed"])
 
     def test_refusals_that_ignore_enforcement(self):

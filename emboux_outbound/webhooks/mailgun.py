@@ -1,4 +1,4 @@
-"""Mailgun webhooks: HMAC signature and event parsing (FACTS.md section 1).
+"""Mailgun webhooks: HMAC signature and event parsing.
 
 The body is JSON: ``signature`` {``timestamp``, ``token``, ``signature``}
 and ``event-data``. The signature is the hex HMAC-SHA256 of ``timestamp +

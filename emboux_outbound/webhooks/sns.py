@@ -1,4 +1,4 @@
-"""Amazon SNS envelopes carrying SES notifications (FACTS.md section 3).
+"""Amazon SNS envelopes carrying SES notifications.
 
 - :func:`parse_envelope`: the JSON body (sent as ``text/plain``) and its
   required fields;

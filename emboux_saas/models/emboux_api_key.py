@@ -6,7 +6,6 @@ import psycopg2
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
-from odoo.fields import Domain
 from odoo.tools import SQL
 
 from odoo.addons.emboux_core.access import check_master, is_master
@@ -230,7 +229,3 @@ class EmbouxApiKey(models.Model):
         result = self.tenant_id._usage(since=since)
         result.update(name=self.name, expires_at=self.expires_at or None)
         return result
-
-    @api.model
-    def _search_valid(self, domain=None):
-        return self.search(Domain.AND([domain or [], self._valid_domain()]))

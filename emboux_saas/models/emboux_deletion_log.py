@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-# the objects a delta sync reports as deleted, as API.md names them
+# the objects a delta sync reports as deleted, as the API contract names them
 DELETION_TYPES = [("domain", "Domain"), ("user", "Mailbox"), ("alias", "Alias")]
 
 

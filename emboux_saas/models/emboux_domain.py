@@ -74,7 +74,7 @@ class EmbouxDomain(models.Model):
         return set()
 
     # ------------------------------------------------------------------
-    # wildcard parents (v5.0)
+    # wildcard parents
     # ------------------------------------------------------------------
     @api.model
     def _find_wildcard_parent(self, name):
@@ -116,17 +116,19 @@ class EmbouxDomain(models.Model):
             root = root.parent_id
         return root.with_env(self.env)
 
-    def _check_parent(self, parent):
-        for domain in self:
-            if parent and not domain.name.endswith("." + parent.name):
-                raise EmbouxInputError(
-                    "parent",
-                    self.env._(
-                        "parent: '%(parent)s' is not a parent domain of '%(name)s'",
-                        parent=parent.name,
-                        name=domain.name,
-                    ),
-                )
+    @api.model
+    def _check_parent_name(self, name, parent):
+        """A domain called ``name`` may link to ``parent`` only when it is a
+        subdomain of it: EmbouxInputError naming ``parent`` otherwise."""
+        if name and parent and not name.endswith("." + parent.name):
+            raise EmbouxInputError(
+                "parent",
+                self.env._(
+                    "parent: '%(parent)s' is not a parent domain of '%(name)s'",
+                    parent=parent.name,
+                    name=name,
+                ),
+            )
 
     def set_parent(self, parent, wildcard=None):
         """``PUT /domains/{name}/parent``: link this domain to ``parent`` (a
@@ -174,7 +176,7 @@ class EmbouxDomain(models.Model):
         vals_list = [dict(vals) for vals in vals_list]
         caller_tenant = Tenant.browse()
         if Tenant._is_tenant_caller():
-            # v5.4: a customer owns what it creates, whatever it sends
+            # a customer owns what it creates, whatever it sends
             caller_tenant = Tenant._current_tenant()
             if not caller_tenant:
                 raise AccessError(self.env._("This user acts for no tenant."))
@@ -199,7 +201,7 @@ class EmbouxDomain(models.Model):
                     vals["parent_id"] = self._find_wildcard_parent(vals["name"]).id or False
             if vals.get("parent_id"):
                 parent = self.sudo().browse(vals["parent_id"])
-                self.browse()._check_parent_name(vals.get("name"), parent)
+                self._check_parent_name(vals.get("name"), parent)
         slots = Counter(vals["tenant_id"] for vals in vals_list if vals.get("tenant_id"))
         with self.env.cr.savepoint():
             for tenant_id in sorted(slots):
@@ -210,17 +212,6 @@ class EmbouxDomain(models.Model):
             wildcards._relink_subdomains()
         return domains
 
-    def _check_parent_name(self, name, parent):
-        if name and parent and not name.endswith("." + parent.name):
-            raise EmbouxInputError(
-                "parent",
-                self.env._(
-                    "parent: '%(parent)s' is not a parent domain of '%(name)s'",
-                    parent=parent.name,
-                    name=name,
-                ),
-            )
-
     def write(self, vals):
         Tenant = self.env["emboux.tenant"]
         vals = dict(vals)
@@ -230,7 +221,9 @@ class EmbouxDomain(models.Model):
             ref = vals.pop("partner_ref")
             vals["tenant_id"] = Tenant._resolve(ref).id if ref else False
         if vals.get("parent_id"):
-            self._check_parent(self.sudo().browse(vals["parent_id"]))
+            parent = self.sudo().browse(vals["parent_id"])
+            for domain in self:
+                self._check_parent_name(domain.name, parent)
         wildcard_changed = (
             self.filtered(lambda d: d.is_wildcard != bool(vals["is_wildcard"]))
             if "is_wildcard" in vals
@@ -310,7 +303,7 @@ class EmbouxDomain(models.Model):
     # business methods: the one code path of forms, portal and API
     # ------------------------------------------------------------------
     def action_transfer_owner(self, tenant):
-        """``PUT /domains/{name}/owner`` (v5.4): give these domains, with
+        """``PUT /domains/{name}/owner``: give these domains, with
         their mailboxes and aliases, to ``tenant`` (record, id or
         partner_ref) atomically: both counters move in the same
         transaction, the target's ``max_domains`` holds, and a target

@@ -470,7 +470,7 @@ class EmbouxTenant(models.Model):
 
     def _register_hook(self):
         super()._register_hook()
-        # v5.4: cure old drift at every server start. A concurrent change
+        # cure old drift at every server start. A concurrent change
         # makes this fail to serialize; that worker then simply skips it
         # (the next start reconciles): INFO, without Odoo's "bad query".
         try:
@@ -488,7 +488,7 @@ class EmbouxTenant(models.Model):
 
     def _check_can_receive_domains(self):
         """A domain moves only to a tenant with an active API key (owner
-        transfer, v5.4): EmbouxConflictError naming ``partner_ref``."""
+        transfer): EmbouxConflictError naming ``partner_ref``."""
         self.ensure_one()
         if not self.sudo()._has_active_key():
             raise EmbouxConflictError(
