@@ -1,7 +1,7 @@
 # The two commands: `make run` and `make test`. See README.md.
 SHELL := /bin/bash
 
-.PHONY: run test bench setup lint pot clean
+.PHONY: run test bench setup lint pot clean mailserver-grants
 
 run: ## Install what is missing, create or upgrade the database, start Odoo on :8069
 	@bash scripts/run.sh
@@ -12,6 +12,9 @@ test: ## Set up, run every addon's tests and tests/ on a throwaway database
 bench: ## Benchmarks on a throwaway database: REST API figures, set-based work at 100,000 domains
 	@bash scripts/setup.sh && source scripts/common.sh && ensure_postgres && ensure_db_role \
 		&& .venv/bin/python bench/run.py
+
+mailserver-grants: ## (Re)apply the mail servers' read-only role grants, no restart (EMBOUX_GRANTS_DB=db)
+	@bash scripts/mailserver_grants.sh
 
 lint: ## ruff check and format check (OCA style, .ruff.toml)
 	@bash scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .

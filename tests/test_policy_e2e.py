@@ -266,7 +266,51 @@ def test_suite_down_means_temporary_failure(stack):
     finally:
         live.start()
     log = (stack["tmp"] / "policyd.log").read_text()
-    assert "deferring" in log, log[-2000:]
+    assert "deferring (suite unreachable" in log, log[-2000:]
+
+
+def test_wrong_token_stops_the_daemon_at_start(stack):
+    """A wrong policy token: the start-up check gets a 401 and the daemon
+    exits non-zero at once, naming the token setting."""
+    live = stack["live"]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(DAEMON),
+            "--listen",
+            f"{HOST}:{POLICY_PORT + 1}",
+            "--url",
+            f"http://127.0.0.1:{live.port}/emboux/policy",
+        ],
+        env={**os.environ, "EMBOUX_POLICY_TOKEN": "not-the-policy-token"},
+        capture_output=True,
+        text=True,
+        timeout=15,
+        check=False,
+    )
+    assert proc.returncode != 0, proc.stderr
+    assert "HTTP 401" in proc.stderr and "EMBOUX_POLICY_TOKEN" in proc.stderr, proc.stderr
+    assert not port_open(POLICY_PORT + 1)
+
+
+def test_deferral_is_logged_with_its_reason(stack):
+    """The suite's own 4xx reaches Postfix and the daemon's log says why."""
+    request = (
+        "request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\n"
+        "sender=alice@sender.test\nrecipient_count=100000\nqueue_id=DEFERLOG1\n\n"
+    )
+    with socket.create_connection((HOST, POLICY_PORT), timeout=10) as sock:
+        sock.sendall(request.encode())
+        answer = b""
+        while b"\n\n" not in answer:
+            chunk = sock.recv(4096)
+            assert chunk, answer
+            answer += chunk
+    assert answer.decode().startswith("action=451 4.7.1"), answer
+    log = (stack["tmp"] / "policyd.log").read_text()
+    lines = [line for line in log.splitlines() if "DEFERLOG1" in line]
+    assert len(lines) == 1 and "deferring (the suite's reason)" in lines[0], log[-2000:]
+    assert "451 4.7.1" in lines[0], lines
 
 
 def test_daemon_speaks_the_protocol_directly(stack):

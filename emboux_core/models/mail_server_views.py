@@ -20,9 +20,14 @@ their definition always matches this file, and the grants are given again.
 A later addon that changes the type of a column the views read makes Odoo
 drop the dependent views (``odoo.tools.sql.drop_depending_views``) while
 emboux_core's ``init()`` does not run. ``_register_hook()`` (run once per
-registry load) therefore checks, with two cheap catalog queries, that the
-five views exist and that the role (when it exists) may read them, and
-rebuilds or grants them when not.
+registry load, i.e. at every start) therefore calls
+``_apply_mailserver_grants(only_if_needed=True)``: two cheap catalog queries
+check that the five views exist and that the role (when it exists) may use
+them, and the views are rebuilt or the grants applied when not. A failure
+there is a warning, never a failed registry load. ``make mailserver-grants``
+(scripts/mailserver_grants.sh, an ``odoo shell`` beside the running server)
+calls ``_apply_mailserver_grants()`` on demand, e.g. right after a DBA
+created the role by hand: no restart needed.
 
 The role
 --------
@@ -31,9 +36,11 @@ default ``emboux_mailserver``), password from
 ``emboux_mailserver_db_password`` (env EMBOUX_MAILSERVER_DB_PASSWORD). With a
 password, the role is created (or its password reset) as a plain LOGIN role;
 that needs CREATEROLE, and without it the suite logs a warning and goes on
-(a DBA can create the role by hand). Whenever the role exists, it gets SELECT
-on the five views and every other right on the schema's tables, views and
-sequences is revoked from it.
+(a DBA can create the role by hand). Whenever the role exists, it gets
+CONNECT on the database, USAGE on the schema and SELECT on the five views,
+and every other right on the schema's tables, views and sequences is revoked
+from it. A role with SUPERUSER, CREATEROLE or CREATEDB is refused (neither
+its password is set nor is it granted anything, an error is logged).
 
 The role's password never reaches a log: it is sent as a SCRAM-SHA-256
 verifier computed here (PostgreSQL stores a verifier it is given as is, so
@@ -160,29 +167,41 @@ class EmbouxMailServerViews(models.AbstractModel):
             self._setup_mail_server_sql()
 
     def _register_hook(self):
+        """At every start (registry load): the views and the role's grants,
+        when one is missing. Never breaks the registry load: a failure is a
+        warning in the log."""
         super()._register_hook()
-        role = get_config("emboux_mailserver_db_role", default=DEFAULT_ROLE)
-        try:
-            with self.env.cr.savepoint(flush=False):
-                missing = self._missing_views()
-                ungranted = not missing and self._role_lacks_grants(role)
-        except psycopg2.Error:
-            _logger.exception("Could not check the mail server views")
-            return
-        if not (missing or ungranted):
-            return
         try:
             with self.env.cr.savepoint():
-                if missing:
-                    _logger.warning(
-                        "Mail server views missing (%s): recreating them", ", ".join(missing)
-                    )
-                    self._setup_mail_server_sql()
-                else:
-                    # e.g. a role a DBA created by hand since the last upgrade
-                    self._grant_views(role)
-        except psycopg2.Error:
-            _logger.exception("Could not recreate or grant the mail server views")
+                self._apply_mailserver_grants(only_if_needed=True)
+        except Exception:
+            _logger.warning(
+                "Could not check, recreate or grant the mail server views "
+                "(make mailserver-grants retries)",
+                exc_info=True,
+            )
+
+    @api.model
+    def _apply_mailserver_grants(self, only_if_needed=False):
+        """Recreate the views that are missing, then (re)apply the role's
+        grants (:meth:`_grant_views`). Idempotent, plain SQL: run at every
+        start and by ``make mailserver-grants`` (scripts/mailserver_grants.sh)
+        beside a running Odoo. With ``only_if_needed``, nothing is written
+        when the views exist and the role (if any) may already use them.
+        Returns True when the role exists and has its grants."""
+        role = get_config("emboux_mailserver_db_role", default=DEFAULT_ROLE)
+        missing = self._missing_views()
+        if missing:
+            _logger.warning("Mail server views missing (%s): recreating them", ", ".join(missing))
+            # as at install: the views, the role when a password is set, the grants
+            self._setup_mail_server_sql()
+            info = self._role_info(role)
+            return bool(info and not any(info[:3]) and not self._role_lacks_grants(role))
+        if only_if_needed and not self._role_lacks_grants(role):
+            info = self._role_info(role)
+            return bool(info and not any(info[:3]))
+        # e.g. a role a DBA created by hand since the last upgrade
+        return self._grant_views(role)
 
     # ------------------------------------------------------------------
 
@@ -201,11 +220,13 @@ class EmbouxMailServerViews(models.AbstractModel):
 
     @api.model
     def _role_lacks_grants(self, role):
-        """True when ``role`` exists, is no superuser, and may not SELECT
-        one of the views."""
+        """True when ``role`` exists, is no superuser, and may not connect
+        to the database, use the schema or SELECT one of the views."""
         rows = self.env.execute_query(
             SQL(
                 "SELECT bool_or(NOT has_table_privilege(r.oid, v.oid, 'SELECT'))"
+                "    OR bool_or(NOT has_database_privilege(r.oid, current_database(), 'CONNECT'))"
+                "    OR bool_or(NOT has_schema_privilege(r.oid, n.oid, 'USAGE'))"
                 "  FROM pg_roles r, pg_class v JOIN pg_namespace n ON n.oid = v.relnamespace"
                 " WHERE r.rolname = %s AND NOT r.rolsuper"
                 "   AND v.relname IN %s AND n.nspname = current_schema()",
@@ -270,8 +291,9 @@ class EmbouxMailServerViews(models.AbstractModel):
             _logger.warning(
                 "The database user may not create or alter PostgreSQL roles (it lacks "
                 "CREATEROLE): the mail servers' read-only role %r was not %s. Create it "
-                "by hand (CREATE ROLE %s LOGIN PASSWORD '...'); the suite grants it "
-                "SELECT on its views at each upgrade.",
+                "by hand (CREATE ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
+                "NOREPLICATION PASSWORD '...'), then run make mailserver-grants "
+                "(mailserver/README.md).",
                 role,
                 "updated" if info else "created",
                 role,
@@ -305,48 +327,50 @@ class EmbouxMailServerViews(models.AbstractModel):
 
     @api.model
     def _grant_views(self, role):
-        """When ``role`` exists (and is a plain role): revoke every right on
-        the current schema's tables, views and sequences, then grant SELECT on
-        the mail server views only. Returns True when the grants were made."""
+        """When ``role`` exists (and is a plain role: no SUPERUSER, CREATEROLE
+        or CREATEDB): revoke every right on the current schema's tables,
+        views and sequences, then grant CONNECT on the database, USAGE on
+        the schema and SELECT on the mail server views only. Returns True
+        when the grants were made."""
         info = self._role_info(role)
         if not info:
             return False
-        if info[0]:
+        if info[0] or info[1] or info[2]:
             _logger.error(
-                "PostgreSQL role %r is a superuser: not granting it the mail server views", role
+                "PostgreSQL role %r has SUPERUSER, CREATEROLE or CREATEDB: not granting "
+                "it the mail server views",
+                role,
             )
             return False
         cr = self.env.cr
         ident = SQL.identifier(role)
+        schema = SQL.identifier(self._schema())
         try:
             with cr.savepoint(flush=False):
-                cr.execute(
-                    SQL(
-                        "REVOKE ALL ON ALL TABLES IN SCHEMA %s FROM %s",
-                        SQL.identifier(self._schema()),
-                        ident,
-                    ),
-                    log_exceptions=False,
-                )
-                cr.execute(
-                    SQL(
-                        "REVOKE ALL ON ALL SEQUENCES IN SCHEMA %s FROM %s",
-                        SQL.identifier(self._schema()),
-                        ident,
-                    ),
-                    log_exceptions=False,
-                )
-                cr.execute(
+                for query in (
+                    SQL("REVOKE ALL ON ALL TABLES IN SCHEMA %s FROM %s", schema, ident),
+                    SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA %s FROM %s", schema, ident),
                     SQL(
                         "GRANT SELECT ON %s TO %s",
                         SQL(", ").join(SQL.identifier(name) for name in VIEWS),
                         ident,
                     ),
-                    log_exceptions=False,
-                )
+                ):
+                    cr.execute(query, log_exceptions=False)
         except psycopg2.errors.InsufficientPrivilege:
             _logger.warning("Could not grant the mail server views to role %r", role, exc_info=True)
             return False
+        # PUBLIC usually has both already; a DBA may have revoked them
+        database = self.env.execute_query(SQL("SELECT current_database()"))[0][0]
+        for query in (
+            SQL("GRANT CONNECT ON DATABASE %s TO %s", SQL.identifier(database), ident),
+            SQL("GRANT USAGE ON SCHEMA %s TO %s", schema, ident),
+        ):
+            try:
+                with cr.savepoint(flush=False):
+                    cr.execute(query, log_exceptions=False)
+            except psycopg2.errors.InsufficientPrivilege:
+                _logger.warning("Could not grant %s to role %r", query.code.split(" TO ")[0], role)
         _logger.info("Role %r may read the mail server views only", role)
         return True
 

@@ -285,6 +285,67 @@ class TestMailServerViews(TransactionCase):
         )
         self.assertFalse(Views._role_lacks_grants("emboux_no_such_role_" + uuid.uuid4().hex[:8]))
 
+    def test_role_made_by_hand_granted_on_demand(self):
+        """The README's manual path: a role created by hand reads nothing
+        until ``_apply_mailserver_grants()`` (``make mailserver-grants``)
+        runs; then it reads every view and no table, without a restart."""
+        role = "emboux_ms_hand_" + uuid.uuid4().hex[:12]
+        ident = SQL.identifier(role)
+        self.env.cr.execute(
+            SQL(
+                "CREATE ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT"
+                " NOREPLICATION PASSWORD 'hand made 1'",
+                ident,
+            )
+        )
+
+        def drop():
+            self.env.cr.execute(SQL("DROP OWNED BY %s", ident))
+            self.env.cr.execute(SQL("DROP ROLE %s", ident))
+
+        self.addCleanup(drop)
+        Views = self.env["emboux.mail.server.views"]
+        denied = psycopg2.errors.InsufficientPrivilege
+        with mute_logger("odoo.sql_db"):
+            self.assertIs(self._as_role(role, SQL("SELECT 1 FROM emboux_postfix_domains")), denied)
+        with patch.dict(os.environ, {"EMBOUX_MAILSERVER_DB_ROLE": role}):
+            self.assertTrue(Views._apply_mailserver_grants())
+            # idempotent
+            self.assertTrue(Views._apply_mailserver_grants())
+            self.assertTrue(Views._apply_mailserver_grants(only_if_needed=True))
+        self.assertFalse(Views._role_lacks_grants(role))
+        for view in VIEWS:
+            result = self._as_role(role, SQL("SELECT * FROM %s", SQL.identifier(view)))
+            self.assertIsInstance(result, list, view)
+        with mute_logger("odoo.sql_db"):
+            self.assertIs(self._as_role(role, SQL("SELECT * FROM emboux_mailbox")), denied)
+
+    def test_role_with_createdb_refused(self):
+        role = "emboux_ms_hand_" + uuid.uuid4().hex[:12]
+        self.env.cr.execute(SQL("CREATE ROLE %s LOGIN CREATEDB", SQL.identifier(role)))
+        Views = self.env["emboux.mail.server.views"]
+        with (
+            patch.dict(os.environ, {"EMBOUX_MAILSERVER_DB_ROLE": role}),
+            self.assertLogs(LOGGER, "ERROR"),
+        ):
+            self.assertFalse(Views._apply_mailserver_grants())
+        with mute_logger("odoo.sql_db"):
+            self.assertIs(
+                self._as_role(role, SQL("SELECT 1 FROM emboux_postfix_domains")),
+                psycopg2.errors.InsufficientPrivilege,
+            )
+
+    def test_register_hook_never_breaks_loading(self):
+        Views = self.env["emboux.mail.server.views"]
+        with (
+            patch.object(
+                type(Views), "_apply_mailserver_grants", side_effect=psycopg2.OperationalError
+            ),
+            self.assertLogs(LOGGER, "WARNING") as logs,
+        ):
+            Views._register_hook()
+        self.assertIn("make mailserver-grants", logs.output[0])
+
     def test_existing_role_password_reset(self):
         role = self._new_role()
         Views = self.env["emboux.mail.server.views"]

@@ -15,7 +15,13 @@ the suite's virtualenv.
 
 When the suite cannot be reached in time it answers a temporary failure
 (``451 4.3.0``): senders retry, nothing is sent unchecked, nothing is
-bounced.
+bounced. Every deferral logs one line with its reason (suite unreachable,
+timeout, HTTP 401 or 5xx, or the suite's own 4xx answer).
+
+At start it makes one harmless request (``protocol_state=CONNECT``, counted
+nowhere): a 401 (wrong policy token) exits with status 1 and a message naming
+the token setting; a suite that cannot be reached only logs a warning, and the
+daemon serves (deferring) until it can.
 
 Configuration (arguments win over the environment):
 
@@ -44,6 +50,8 @@ _logger = logging.getLogger("emboux_policyd")
 UNAVAILABLE = "451 4.3.0 Sending policy service unavailable, try again later"
 # one request is a few hundred bytes; refuse to buffer a runaway client
 MAX_REQUEST_BYTES = 64 * 1024
+# the start-up check: a harmless request, the suite answers DUNNO and counts nothing
+CHECK_REQUEST = {"request": "smtpd_access_policy", "protocol_state": "CONNECT"}
 
 
 def parse_request(lines):
@@ -72,7 +80,9 @@ class PolicyClient:
         self.token = token
         self.timeout = timeout
 
-    def decide(self, attrs):
+    def ask(self, attrs):
+        """``(action, None)`` from the suite, or ``(None, why)``: why no
+        action came (unreachable, timeout, 401, 5xx, bad answer)."""
         body = json.dumps(attrs).encode()
         request = urllib.request.Request(
             self.url,
@@ -86,14 +96,48 @@ class PolicyClient:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 answer = json.loads(response.read().decode())
-        except (OSError, ValueError, urllib.error.URLError) as exc:
-            _logger.warning("suite unreachable or bad answer (%s): deferring", exc)
-            return UNAVAILABLE
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
+                return None, (
+                    "the suite refused the policy token (HTTP 401): check --token-file / "
+                    "EMBOUX_POLICY_TOKEN against emboux_policy_token on the Odoo side"
+                )
+            return None, f"the suite answered HTTP {exc.code}"
+        except TimeoutError:
+            return None, f"no answer from the suite within {self.timeout:g}s (timeout)"
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                return None, f"no answer from the suite within {self.timeout:g}s (timeout)"
+            return None, f"suite unreachable ({exc.reason})"
+        except (OSError, ValueError) as exc:
+            return None, f"suite unreachable or bad answer ({exc})"
         action = answer.get("action") if isinstance(answer, dict) else None
         if not isinstance(action, str) or not action.strip():
-            _logger.warning("answer without an action: deferring")
+            return None, "the suite's answer has no action"
+        return action, None
+
+    def decide(self, attrs):
+        """The action for Postfix. Every deferral (a 4xx) logs one line
+        saying why: the suite's own reason, or why it gave none."""
+        action, why = self.ask(attrs)
+        if action is None:
+            _logger.warning("deferring (%s): %s", why, UNAVAILABLE)
             return UNAVAILABLE
+        if action.strip().startswith("4"):
+            _logger.info(
+                "deferring (the suite's reason) sender=%s queue_id=%s: %s",
+                attrs.get("sender") or "<>",
+                attrs.get("queue_id") or "-",
+                action,
+            )
         return action
+
+    def check(self):
+        """One harmless request at start: None when the suite accepts the
+        token, else why not (the reason of :meth:`ask`); ``401`` in the
+        reason means the token is wrong."""
+        _action, why = self.ask(CHECK_REQUEST)
+        return why
 
 
 async def handle_connection(reader, writer, client):
@@ -164,11 +208,31 @@ async def serve(args):
         await server.serve_forever()
 
 
+def check_credentials(client):
+    """The start-up check: exit 2 when the suite refuses the token; a
+    warning (and go on serving) when the suite cannot be reached."""
+    why = client.check()
+    if why is None:
+        _logger.info("the suite at %s accepts the policy token", client.url)
+    elif "HTTP 401" in why:
+        _logger.critical("%s; exiting", why)
+        sys.exit(
+            "emboux_policyd: the suite refused the policy token (HTTP 401): the token from "
+            "--token-file or EMBOUX_POLICY_TOKEN must equal emboux_policy_token "
+            "(or EMBOUX_POLICY_TOKEN) on the Odoo side"
+        )
+    else:
+        _logger.warning(
+            "start-up check: %s; serving anyway (deferring with 451 4.3.0 while it lasts)", why
+        )
+
+
 def main(argv=None):
     args = read_config(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    check_credentials(PolicyClient(args.url, args.token, args.timeout))
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:
