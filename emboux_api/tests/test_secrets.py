@@ -3,7 +3,6 @@ their prefix in Odoo's request log (and any other log line), error answers
 never echo a token, and the policy token of the mail hosts opens nothing of
 the REST API."""
 
-from contextlib import contextmanager
 import logging
 import os
 import sys
@@ -12,6 +11,7 @@ import uuid
 
 from odoo.tests import HttpCase, tagged
 
+from odoo.addons.emboux_core.tests.common import all_logs_with_sql
 from odoo.addons.emboux_core.tools import is_master_token, is_policy_token
 
 from ..logging_filter import ELLIPSIS, TOKEN_RE, TokenLogFilter, redact_tokens
@@ -160,7 +160,7 @@ class TestPolicyTokenOnApi(TenancyCase):
             ("PUT", "/users/marker@acme.test", {"password": SECRET + "2"}),
             ("PUT", "/users/marker@acme.test", {"password": SECRET, "active": "maybe"}),
         ]
-        with all_logs_at_debug() as lines:
+        with all_logs_with_sql() as lines:
             answers = [self.api(method, path, json=body) for method, path, body in bodies]
         self.assertEqual(answers[0].status_code, 201, answers[0].text)
         self.assertEqual(answers[1].status_code, 422)
@@ -168,25 +168,3 @@ class TestPolicyTokenOnApi(TenancyCase):
             self.assertNotIn(SECRET, answer.text)
         self.assertTrue(any("emboux_mailbox" in line for line in lines))  # SQL was logged
         self.assertNotIn(SECRET, "\n".join(lines))
-
-
-@contextmanager
-def all_logs_at_debug():
-    """Every record logged meanwhile (formatted), ``odoo.sql_db`` at DEBUG
-    as with ``--log-sql``."""
-    lines = []
-
-    class Capture(logging.Handler):
-        def emit(self, record):
-            lines.append(logging.Formatter().format(record))
-
-    handler = Capture(logging.DEBUG)
-    root, sql = logging.getLogger(), logging.getLogger("odoo.sql_db")
-    level = sql.level
-    root.addHandler(handler)
-    sql.setLevel(logging.DEBUG)
-    try:
-        yield lines
-    finally:
-        sql.setLevel(level)
-        root.removeHandler(handler)

@@ -1,3 +1,6 @@
+from contextlib import contextmanager
+import logging
+
 from odoo.tests import TransactionCase, new_test_user
 
 
@@ -23,3 +26,27 @@ class EmbouxCase(TransactionCase):
     @classmethod
     def make_mailbox(cls, email="jane@example.com", password="correct horse battery", **vals):
         return cls.Mailbox.create({"email": email, "password": password, **vals})
+
+
+@contextmanager
+def all_logs_with_sql():
+    """Every record logged meanwhile, with ``odoo.sql_db`` at DEBUG (as
+    ``--log-sql``): yields the list of formatted records (level, logger,
+    message and any traceback), to search for a secret."""
+    lines = []
+    formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            lines.append(formatter.format(record))
+
+    handler = Capture(logging.DEBUG)
+    root, sql = logging.getLogger(), logging.getLogger("odoo.sql_db")
+    level = sql.level
+    root.addHandler(handler)
+    sql.setLevel(logging.DEBUG)
+    try:
+        yield lines
+    finally:
+        sql.setLevel(level)
+        root.removeHandler(handler)

@@ -6,8 +6,6 @@ servers themselves are exercised by tests/test_mail_e2e.py.
 """
 
 import base64
-from contextlib import contextmanager
-import logging
 import os
 from unittest.mock import patch
 import uuid
@@ -20,6 +18,8 @@ from odoo.tools import SQL, mute_logger
 
 from odoo.addons.emboux_core.models.mail_server_views import VIEWS, scram_sha256_verifier
 from odoo.addons.emboux_core.tools import verify_password
+
+from .common import all_logs_with_sql
 
 LOGGER = "odoo.addons.emboux_core.models.mail_server_views"
 PASSWORD = "correct horse battery"
@@ -377,29 +377,6 @@ class TestMailServerViews(TransactionCase):
         with self.assertLogs(LOGGER, "ERROR"):
             self.assertFalse(Views._ensure_role(superuser, "whatever password"))
             self.assertFalse(Views._grant_views(superuser))
-
-
-@contextmanager
-def all_logs_with_sql():
-    """Every record logged meanwhile, with ``odoo.sql_db`` at DEBUG (as
-    ``--log-sql``): yields the list of formatted records."""
-    lines = []
-    formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
-
-    class Capture(logging.Handler):
-        def emit(self, record):
-            lines.append(formatter.format(record))
-
-    handler = Capture(logging.DEBUG)
-    root, sql = logging.getLogger(), logging.getLogger("odoo.sql_db")
-    level = sql.level
-    root.addHandler(handler)
-    sql.setLevel(logging.DEBUG)
-    try:
-        yield lines
-    finally:
-        sql.setLevel(level)
-        root.removeHandler(handler)
 
 
 @tagged("post_install", "-at_install")
