@@ -1,7 +1,7 @@
 # The two commands: `make run` and `make test`. See README.md.
 SHELL := /bin/bash
 
-.PHONY: run test bench setup lint pot clean mailserver-grants
+.PHONY: run test bench setup lint pot clean mailserver-grants policyd
 
 run: ## Install what is missing, create or upgrade the database, start Odoo on :8069
 	@bash scripts/run.sh
@@ -15,6 +15,9 @@ bench: ## Benchmarks on a throwaway database: REST API figures, set-based work a
 
 mailserver-grants: ## (Re)apply the mail servers' read-only role grants, no restart (EMBOUX_GRANTS_DB=db)
 	@bash scripts/mailserver_grants.sh
+
+policyd: ## The Postfix policy service on 127.0.0.1:10040 for the database of make run (run it beside)
+	@bash scripts/policyd.sh
 
 lint: ## ruff check and format check (OCA style, .ruff.toml)
 	@bash scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .

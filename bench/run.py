@@ -6,7 +6,15 @@ work at scale, printed as tables.
    ``EMBOUX_MASTER_TOKEN`` when set, else a random one), with ~1,000
    domains present; drives the API with threads (one ``requests.Session``
    each) at concurrency 1 and 8, a bounded count of requests per case, and
-   reads the RSS of the Odoo processes before and after.
+   reads the RSS of the Odoo processes before and after. Then says where
+   the time of each case goes: its queries and their time, counted by a
+   second server on the same database logging every query
+   (``--log-level=debug_sql``, one request at a time), and the CPU time of
+   the Odoo processes per request (Python).
+   Then the send decision through the policy service (mailserver/policyd,
+   its own PostgreSQL role) at 50 Postfix-style connections over 100
+   domains and over 1 domain, beside pgbench's one-row ``UPDATE ...
+   RETURNING`` at 50 clients on the same machine (``bench/policyd_bench.py``).
 2. In the same database, inserts 100,000 domains, 200,000 mailboxes and
    100,000 aliases of 1,000 tenants by SQL (``bench/odoo_side.py``), then
    times the models' own methods and the mail servers' own lookups
@@ -42,6 +50,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 from live_odoo import PYTHON, TOP, LiveOdoo
 import load
 from odoo_side import MARKER
+import policyd_bench
 
 PORT = 8219
 PASSWORD = "correct horse battery"
@@ -71,6 +80,10 @@ def table(headers, rows, right=None):
 
 # Odoo's request log line ends with: queries, their time (s), the rest (s)
 REQUEST_LINE = re.compile(r'"[A-Z]+ \S+ HTTP/[\d.]+" \d+ - (\d+) ([\d.]+) ([\d.]+)')
+# a query logged at --log-level=debug_sql: "odoo.sql_db: [0.123 ms] query: ..."
+QUERY_LINE = re.compile(r" odoo\.sql_db: \[([\d.]+) ms\] query: ")
+# requests per case of the pass that logs every query (concurrency 1)
+SPLIT_REQUESTS = 40
 
 
 def server_figures(server, offset):
@@ -82,6 +95,46 @@ def server_figures(server, offset):
     if not rows:
         return None
     return tuple(statistics.median(col) for col in zip(*rows, strict=True))
+
+
+def request_split(log_path, offset):
+    """Medians of (queries, SQL ms, server ms) per request over a log written
+    since ``offset`` at ``--log-level=debug_sql`` by one request at a time:
+    every query logged before a request's line is that request's. Odoo's
+    request line counts only the queries of its own thread, not those of
+    the FastAPI app, which runs in other threads; this counts them all."""
+    rows, queries, sql_ms = [], 0, 0.0
+    with open(log_path, errors="replace") as log:
+        log.seek(offset)
+        for line in log:
+            if match := QUERY_LINE.search(line):
+                queries += 1
+                sql_ms += float(match.group(1))
+            elif match := REQUEST_LINE.search(line):
+                total_ms = (float(match.group(2)) + float(match.group(3))) * 1000
+                rows.append((queries, sql_ms, total_ms))
+                queries, sql_ms = 0, 0.0
+    if not rows:
+        return None
+    return tuple(statistics.median(col) for col in zip(*rows, strict=True))
+
+
+def odoo_cpu_seconds(server):
+    """CPU time (user + system) used so far by the Odoo server and its
+    children, every thread: the Python side of the requests (PostgreSQL's
+    work is in its own processes)."""
+    try:
+        main = psutil.Process(server.proc.pid)
+        total = 0.0
+        for proc in (main, *main.children(recursive=True)):
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+    except psutil.NoSuchProcess:
+        return 0.0
 
 
 def odoo_processes(server):
@@ -134,7 +187,10 @@ class Bench:
         self.workdir = Path(tempfile.mkdtemp(prefix="emboux-bench-"))
         self.server = None
         self.results = []
+        self.split = {}
         self.scale_results = []
+        self.policyd_role = f"emboux_policyd_bench_{os.getpid()}"
+        self.policyd_password = secrets.token_urlsafe(24)
         self.rss = {}
         self.report = {}
 
@@ -154,8 +210,9 @@ class Bench:
         return response.json() if response.content else None
 
     # -- the REST API --------------------------------------------------------
-    def api_cases(self, customer_token):
-        url = self.url
+    def api_cases(self, customer_token, server=None):
+        server = server or self.server
+        url = server.url
         run_tag = secrets.token_hex(3)
 
         def seeded(i):
@@ -281,7 +338,7 @@ class Bench:
                         "POST /emboux/policy (Postfix policy: the same decision)",
                         policy,
                         # the mail host's own credential, not the master token
-                        headers={"Authorization": f"Bearer {self.server.policy_token}"},
+                        headers={"Authorization": f"Bearer {server.policy_token}"},
                     ),
                 ),
             ]
@@ -307,8 +364,10 @@ class Bench:
         self.rss["before"] = odoo_processes(self.server)
         for conc, case in cases:
             offset = self.server.log_path.stat().st_size
+            cpu = odoo_cpu_seconds(self.server)
             result = load.run(case, self.options.requests, conc, self.options.max_case_seconds)
             result.server = server_figures(self.server, offset)
+            result.cpu_ms = (odoo_cpu_seconds(self.server) - cpu) * 1000 / max(result.count, 1)
             self.results.append(result)
             progress(
                 f"{case.name} c={conc}: {result.count} in {result.wall:.1f} s, "
@@ -317,6 +376,131 @@ class Bench:
             )
         self.rss["after"] = odoo_processes(self.server)
         self.report["customer_token"] = key["token"]
+        self.bench_api_split(key["token"])
+
+    def bench_api_split(self, customer_token):
+        """Where the time of each REST case goes: a second server on the
+        same database (one worker, this one left alone) logs every query
+        (``--log-level=debug_sql``); each case runs at concurrency 1, and
+        each request's queries are counted and their time summed."""
+        progress("REST API: where the time goes (a server logging every query)")
+        workdir = self.workdir / "split"
+        workdir.mkdir(exist_ok=True)
+        (workdir / "data").symlink_to(self.workdir / "data")
+        server = LiveOdoo(
+            workdir,
+            db=self.db,
+            token=self.token,
+            port=PORT + 1,
+            workers=1,
+            policy_token=self.server.policy_token,
+        )
+        try:
+            server.start(log_level="debug_sql")
+            for _ in range(5):  # the worker's app and caches
+                requests.get(server.url("/health"), timeout=60)
+            first = min(self.options.concurrency)
+            for conc, case in self.api_cases(customer_token, server=server):
+                if conc != first:
+                    continue
+                offset = server.log_path.stat().st_size
+                load.run(case, SPLIT_REQUESTS, 1, self.options.max_case_seconds)
+                self.split[case.name] = request_split(server.log_path, offset)
+        finally:
+            server.stop()  # never server.drop(): the database is the benchmark's
+
+    # -- the policy service ----------------------------------------------------
+    def bench_policyd(self):
+        progress("the policy service: 50 connections over 100 domains, then over 1 domain")
+        workdir = self.workdir / "policyd"
+        workdir.mkdir(exist_ok=True)
+        self.report["policyd"] = policyd_bench.measure(
+            self.server,
+            self.token,
+            self.policyd_role,
+            self.policyd_password,
+            workdir,
+            seconds=self.options.policyd_seconds,
+        )
+        p = self.report["policyd"]
+        progress(
+            f"policy service: {p['many']['per_s']:.0f}/s over 100 domains, "
+            f"{p['one']['per_s']:.0f}/s over 1; pgbench {p['pgbench_many']['per_s']:.0f}/s"
+        )
+
+    def print_policyd(self):
+        p = self.report.get("policyd")
+        if not p:
+            return
+        m = p["machine"]
+        print()
+        print(
+            f"The send decision through the policy service (mailserver/policyd, its own role,"
+            f" a pool of\n   persistent connections), {policyd_bench.CONNECTIONS} Postfix-style"
+            f" kept-open connections, {self.options.policyd_seconds:.0f} s each;"
+            f" {m['cores']} cores ({m['cpu']}),\n   PostgreSQL {m['postgresql']},"
+            f" synchronous_commit {m['sync_commit']}; the load client runs on the same cores"
+        )
+        ref_many, ref_one = p["pgbench_many"]["per_s"], p["pgbench_one"]["per_s"]
+        rows = [
+            (
+                "policy service, 100 domains",
+                f"{p['many']['decisions']:,}",
+                f"{p['many']['per_s']:.0f}",
+                f"{p['many']['p50_ms']:.1f}",
+                f"{p['many']['p99_ms']:.1f}",
+                f"{p['many']['per_s'] / ref_many:.2f}",
+            ),
+            (
+                "policy service, 1 domain (one counter row)",
+                f"{p['one']['decisions']:,}",
+                f"{p['one']['per_s']:.0f}",
+                f"{p['one']['p50_ms']:.1f}",
+                f"{p['one']['p99_ms']:.1f}",
+                f"{p['one']['per_s'] / ref_one:.2f}",
+            ),
+            (
+                "pgbench UPDATE ... RETURNING, 1 of 100 rows",
+                "-",
+                f"{ref_many:.0f}",
+                f"{p['pgbench_many']['avg_ms']:.1f} (avg)",
+                "-",
+                "1.00",
+            ),
+            (
+                "pgbench UPDATE ... RETURNING, the same row",
+                "-",
+                f"{ref_one:.0f}",
+                f"{p['pgbench_one']['avg_ms']:.1f} (avg)",
+                "-",
+                "1.00",
+            ),
+        ]
+        print(
+            table(
+                ("case", "decisions", "per s", "p50 ms", "p99 ms", "x pgbench"),
+                rows,
+                right=range(1, 6),
+            )
+        )
+        print(
+            f"   Every decision counted: {p['counted']:,} in the counters for {p['allowed']:,}"
+            " allowed answers (warm-up runs included)"
+            + ("" if p["counted"] == p["allowed"] else "  ! MISMATCH")
+        )
+        by_case = {(r.case, r.concurrency): r for r in self.results}
+        for conc in self.options.concurrency:
+            health = by_case.get(("GET /api/health", conc))
+            increment = next(
+                (r for (case, c), r in by_case.items() if c == conc and "increment" in case),
+                None,
+            )
+            if health and increment and health.rps:
+                print(
+                    f"   REST at concurrency {conc}: POST .../outbound/increment"
+                    f" {increment.rps:.1f}/s vs GET /api/health {health.rps:.1f}/s:"
+                    f" {increment.rps / health.rps:.2f}x"
+                )
 
     # -- scale ---------------------------------------------------------------
     def bench_scale(self):
@@ -425,6 +609,46 @@ class Bench:
             "   (server ms: median time of a request in the worker, from Odoo's own request log;"
             " the rest of\n   p50 is waiting for a worker, the connection and the client)"
         )
+        if self.split:
+            print()
+            first = min(o.concurrency)
+            print(
+                "Where the time of a request goes, in the worker: its SQL queries and Python"
+                f" (concurrency {first})"
+            )
+            rows = []
+            for r in self.results:
+                split = self.split.get(r.case)
+                if r.concurrency != first or not split:
+                    continue
+                queries, sql_ms, _total = split
+                server_ms = (r.server[1] + r.server[2]) * 1000 if r.server else float("nan")
+                rows.append(
+                    (
+                        r.case,
+                        f"{server_ms:.1f}",
+                        f"{queries:.0f}",
+                        f"{sql_ms:.1f}",
+                        f"{r.cpu_ms:.1f}",
+                        f"{max(server_ms - sql_ms - r.cpu_ms, 0):.1f}",
+                    )
+                )
+            print(
+                table(
+                    ("case", "server ms", "queries", "SQL ms", "Python ms", "other ms"),
+                    rows,
+                )
+            )
+            print(
+                "   (queries and SQL ms: medians per request, every query logged by a second"
+                " server on the same\n   database at --log-level=debug_sql, "
+                f"{SPLIT_REQUESTS} requests per case: Odoo's request log counts only the\n"
+                "   queries of its own thread, not the FastAPI app's; Python ms: CPU time of"
+                " the Odoo processes per\n   request in the run above; other ms: the rest of"
+                " server ms, waiting for PostgreSQL to be\n   scheduled, locks, the CPUs"
+                " shared with the clients)"
+            )
+        self.print_policyd()
         errors = [r for r in self.results + self.scale_results if r.errors]
         for r in errors:
             print(f"  ! {r.case} c={r.concurrency}: {r.errors} errors, first: {r.first_error}")
@@ -539,13 +763,23 @@ class Bench:
     def run(self):
         started = time.monotonic()
         self.server = LiveOdoo(
-            self.workdir, db=self.db, token=self.token, port=PORT, port_fallback=False
+            self.workdir,
+            db=self.db,
+            token=self.token,
+            port=PORT,
+            port_fallback=False,
+            # the policy service's own PostgreSQL role, made by the suite
+            extra_env={
+                "EMBOUX_POLICYD_DB_ROLE": self.policyd_role,
+                "EMBOUX_POLICYD_DB_PASSWORD": self.policyd_password,
+            },
         )
         progress(f"installing the suite on {self.db} (log: {self.workdir})")
         self.server.install()
         progress(f"starting Odoo --workers=2 on :{self.server.port}")
         self.server.start()
         self.bench_api()
+        self.bench_policyd()
         self.bench_scale()
         log = self.server.log()
         self.report["server_errors"] = sum(
@@ -562,7 +796,11 @@ class Bench:
         if self.server:
             self.server.stop()
             self.server.drop()
-            progress(f"stopped Odoo, dropped {self.db}")
+            subprocess.run(
+                ["psql", "-d", "postgres", "-qc", f'DROP ROLE IF EXISTS "{self.policyd_role}"'],
+                check=False,
+            )
+            progress(f"stopped Odoo, dropped {self.db} and role {self.policyd_role}")
         if self.report.get("server_errors") or os.environ.get("EMBOUX_BENCH_KEEP_LOGS"):
             progress(f"logs kept in {self.workdir}")
         else:
@@ -580,6 +818,9 @@ def options(argv):
     parser.add_argument("--domains", type=int, default=100_000)
     parser.add_argument("--mailboxes-per-domain", type=int, default=2)
     parser.add_argument("--scale-requests", type=int, default=100)
+    parser.add_argument(
+        "--policyd-seconds", type=float, default=10.0, help="per policy service case (10)"
+    )
     return parser.parse_args(argv)
 
 

@@ -9,17 +9,20 @@ role by spreading :func:`master_only` (role M of the API contract) or
 Making a route C is the one-line change ``master_only`` ->
 ``master_or_owner``.
 
-The seam for tenancy is :func:`authenticated_caller_impl`, written like the
-OCA fastapi addon's ``authenticated_partner_impl``: the Emboux app maps it,
-through ``fastapi.endpoint._get_app_dependencies_overrides()``, to
-:func:`master_or_customer_caller_impl`, which also accepts customer API keys
-(emboux_saas). That implementation calls :func:`master_caller` first, then
-looks the token up among the tenants' keys (:func:`customer_caller`) and
-answers a :class:`Caller` with role ``customer``, the tenant's partner and
-the environment of the tenant's technical portal user, which the record
-rules confine to the tenant (``authenticated_partner_id`` is in its context
-too, see ``fastapi/models/ir_rule.py``); an unknown, expired or revoked key
-is :func:`not_authenticated`. Routes never change.
+The caller is :func:`authenticated_caller_impl`: :func:`master_caller`
+first, then the token is looked up among the tenants' keys
+(:func:`customer_caller`), which answers a :class:`Caller` with role
+``customer``, the tenant's partner and the environment of the tenant's
+technical portal user, which the record rules confine to the tenant
+(``authenticated_partner_id`` is in its context too, see
+``fastapi/models/ir_rule.py``); an unknown, expired or revoked key is
+:func:`not_authenticated`. Routes never change.
+
+The Emboux app declares no ``dependency_overrides`` (not even the fastapi
+addon's ``company_id`` and ``fastapi_endpoint_id``, which its routes do not
+use): while an app has any, FastAPI analyses every dependency of every
+request again (``get_dependant`` in ``solve_dependencies``), about a third
+of a request's time in the worker.
 """
 
 from contextlib import contextmanager
@@ -93,7 +96,10 @@ def not_authenticated() -> HTTPException:
     )
 
 
-def api_token(
+# The dependencies that do no I/O are coroutines: FastAPI runs a plain
+# function dependency in a worker thread (a thread hop each), a coroutine in
+# the event loop at once.
+async def api_token(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> str | None:
@@ -114,10 +120,11 @@ def authenticated_caller_impl(
     token: Annotated[str | None, Depends(api_token)],
     env: Annotated[Environment, Depends(odoo_env)],
 ) -> Caller:
-    """Who is calling: the master token only. The Emboux app overrides
-    this dependency with :func:`master_or_customer_caller_impl`, which
-    accepts customer API keys too (see the module doc)."""
-    caller = master_caller(token, env)
+    """Who is calling: the master token (:func:`master_caller`), else a
+    customer API key (:func:`customer_caller`); 401 otherwise. Tests and
+    other apps may replace it through FastAPI's ``dependency_overrides``;
+    the Emboux app itself declares no override (see the module doc)."""
+    caller = master_caller(token, env) or customer_caller(token, env)
     if caller is None:
         raise not_authenticated()
     return caller
@@ -152,26 +159,14 @@ def customer_caller(token: str | None, env: Environment) -> Caller | None:
     )
 
 
-def master_or_customer_caller_impl(
-    token: Annotated[str | None, Depends(api_token)],
-    env: Annotated[Environment, Depends(odoo_env)],
-) -> Caller:
-    """The Emboux app's :func:`authenticated_caller_impl`: the master token,
-    else a customer API key; 401 otherwise."""
-    caller = master_caller(token, env) or customer_caller(token, env)
-    if caller is None:
-        raise not_authenticated()
-    return caller
-
-
-def authenticated_caller(
+async def authenticated_caller(
     caller: Annotated[Caller, Depends(authenticated_caller_impl)],
 ) -> Caller:
     """Depend on this (never on the ``_impl``) to get the caller."""
     return caller
 
 
-def master_required(caller: Annotated[Caller, Depends(authenticated_caller)]) -> Caller:
+async def master_required(caller: Annotated[Caller, Depends(authenticated_caller)]) -> Caller:
     """403 ``{"detail": "Master token required"}`` for any other caller."""
     if not caller.is_master:
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=MASTER_TOKEN_REQUIRED)
@@ -194,7 +189,7 @@ def master_body_when_refused(caller):
         ) from exc
 
 
-def caller_env(caller: Annotated[Caller, Depends(authenticated_caller)]) -> Environment:
+async def caller_env(caller: Annotated[Caller, Depends(authenticated_caller)]) -> Environment:
     """The environment a route works in (see :class:`Caller`)."""
     return caller.env
 

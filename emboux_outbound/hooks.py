@@ -1,6 +1,7 @@
 from odoo.tools import SQL
 
 from .models.emboux_domain import EFFECTIVE_OUTBOUND_VIEW
+from .models.emboux_send_decision import FUNCTIONS
 
 
 def post_init_hook(env):
@@ -20,7 +21,11 @@ def post_init_hook(env):
 
 
 def uninstall_hook(env):
-    """Drop the view, and let go of the tiers (ondelete=restrict) so that
-    Odoo can delete the tier records before it drops the columns."""
+    """Drop the send decision's functions and settings, the view, and let
+    go of the tiers (ondelete=restrict) so that Odoo can delete the tier
+    records before it drops the columns."""
+    for signature in reversed(FUNCTIONS):
+        env.cr.execute(SQL("DROP FUNCTION IF EXISTS %s", SQL(signature)))
+    env.cr.execute(SQL("DROP TABLE IF EXISTS emboux_outbound_settings"))
     env.cr.execute(SQL("DROP VIEW IF EXISTS %s", SQL.identifier(EFFECTIVE_OUTBOUND_VIEW)))
     env.cr.execute(SQL("UPDATE emboux_domain SET outbound_tier_id = NULL"))

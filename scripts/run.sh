@@ -7,6 +7,11 @@ ensure_postgres
 ensure_db_role
 
 CONF=$(odoo_conf)
+# the policy service's role keeps the password make policyd gave it (scripts/policyd.sh)
+if [ -z "${EMBOUX_POLICYD_DB_PASSWORD:-}" ] && [ -s "$RUN_DIR/policyd-db-password" ] \
+    && ! grep -qE '^emboux_policyd_db_password *= *[^ ]' "$CONF"; then
+    export EMBOUX_POLICYD_DB_PASSWORD="$(cat "$RUN_DIR/policyd-db-password")"
+fi
 DB=$(sed -n 's/^db_name *= *//p' "$CONF")
 DB=${DB:-emboux}
 ADDONS=$(suite_addons)

@@ -144,8 +144,10 @@ class LiveOdoo:
                 f"--addons-path={TOP}",
                 "-d",
                 self.db,
-                f"--db-filter=^{self.db}$",
-                "--no-database-list",  # as odoo.conf.example: no database manager
+                # as odoo.conf.example: -d alone serves that one database without
+                # listing the cluster's databases on every request (a
+                # --db-filter would), and no database manager
+                "--no-database-list",
                 "--http-interface=127.0.0.1",
                 f"--http-port={self.port}",
                 f"--gevent-port={self.gevent_port}",

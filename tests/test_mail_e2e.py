@@ -579,7 +579,9 @@ def stack():
 
 
 def test_role_created_and_read_only(stack):
-    assert f"Mail server read-only role '{stack.role}' created" in stack.install_log
+    assert f"PostgreSQL role '{stack.role}' (the mail servers' read-only role) created" in (
+        stack.install_log
+    )
     conn = psycopg2.connect(
         host=HOST, port=5432, dbname=stack.db, user=stack.role, password=stack.role_password
     )

@@ -5,30 +5,54 @@ Debian's Postfix (a private instance, ``postfix -c DIR``) runs one
 submission-like smtpd on 127.0.0.1:2587 with ``check_policy_service`` at
 RCPT and END-OF-DATA, as mailserver/postfix/master.cf.notes describes; its
 transports discard what it accepts, so nothing leaves the machine. The
-policy daemon (mailserver/policyd/emboux_policyd.py, the file a mail host
-runs) listens on 127.0.0.1:10041 and asks a live Odoo (``--workers=2``,
-the suite installed on a throwaway database). Mail is sent with smtplib, as
-a mail client would; the test reads the counters back through the REST API.
+policy daemon (mailserver/policyd/emboux_policyd.py) runs as
+mailserver/README.md installs it on a mail host: Debian's ``/usr/bin/python3``
+with ``python3-psycopg2``, a configuration file made from
+``policyd.conf.example`` (``--config``), checked with ``--check``, asking
+PostgreSQL as the policy role the suite created at install
+(``EMBOUX_POLICYD_DB_ROLE`` / ``EMBOUX_POLICYD_DB_PASSWORD``). It listens on
+127.0.0.1:10041; its DSN goes through a TCP proxy (tests/test_policyd.py)
+that the test stops to play a database gone away. A live Odoo
+(``--workers=2``, the suite installed on a throwaway database) serves the
+REST API that creates the domains and reads the counters back. Mail is
+sent with smtplib, as a mail client would.
+
+Environment: ``EMBOUX_POLICY_E2E_PORT`` (default 10041; the proxy uses the
+next port), ``EMBOUX_POLICY_E2E_SUBMIT_PORT`` (default 2587),
+``EMBOUX_POLICY_E2E_ODOO_PORT`` (default 8215), ``EMBOUX_E2E_KEEP=1`` keeps
+the temporary folder.
 """
 
 import os
 from pathlib import Path
+import re
 import secrets
 import shutil
 import smtplib
 import socket
 import subprocess
-import sys
 import tempfile
+import time
 
-from live_odoo import TOP, LiveOdoo, odoo_command
+from live_odoo import TOP, LiveOdoo, free_port, odoo_command
+import psycopg2
 import pytest
 import requests
 from test_mail_e2e import HOST, POSTFIX_SERVICES, ensure_packages, port_open, run, wait_port
+from test_policyd import TcpProxy
 
-SUBMIT_PORT, POLICY_PORT = 2587, 10041
+POLICY_PORT = int(os.environ.get("EMBOUX_POLICY_E2E_PORT", "10041"))
+PROXY_PORT = POLICY_PORT + 1
+SUBMIT_PORT = int(os.environ.get("EMBOUX_POLICY_E2E_SUBMIT_PORT", "2587"))
+ODOO_PORT = int(os.environ.get("EMBOUX_POLICY_E2E_ODOO_PORT", "8215"))
 TOKEN = "policy-e2e-" + secrets.token_urlsafe(12)
 DAEMON = TOP / "mailserver" / "policyd" / "emboux_policyd.py"
+EXAMPLE = TOP / "mailserver" / "policyd" / "policyd.conf.example"
+# what a Debian mail host runs it with (mailserver/README.md)
+DEBIAN_PYTHON = "/usr/bin/python3"
+ROLE = f"emboux_policyd_e2e_{os.getpid()}"
+# make test's marker secret when there is one: its logs are searched for it
+ROLE_PASSWORD = os.environ.get("EMBOUX_TEST_SECRET") or secrets.token_urlsafe(18)
 
 
 def odoo_shell(live, script):
@@ -47,6 +71,46 @@ def odoo_shell(live, script):
         input=script + "\nenv.cr.commit()\n",
         env=live.env(),
         timeout=120,
+    )
+
+
+def ensure_debian_psycopg2():
+    """Debian's python3-psycopg2, what the daemon needs on a mail host;
+    installed when missing (the test fails, never skips, when it cannot)."""
+    check = [DEBIAN_PYTHON, "-c", "import psycopg2"]
+    if subprocess.run(check, capture_output=True, check=False).returncode == 0:
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.fail("python3-psycopg2 is missing and cannot be installed (root, apt-get)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "python3-psycopg2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+    if proc.returncode != 0:
+        subprocess.run(
+            ["apt-get", "update", "-q"], capture_output=True, env=env, timeout=600, check=False
+        )
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env=env, timeout=600, check=False
+        )
+    if subprocess.run(check, capture_output=True, check=False).returncode != 0:
+        pytest.fail(f"apt-get could not install python3-psycopg2:\n{proc.stderr[-2000:]}")
+
+
+def daemon_config(path, **settings):
+    """policyd.conf.example with ``settings`` in place of its values."""
+    text = EXAMPLE.read_text()
+    for name, value in settings.items():
+        text, count = re.subn(rf"^{name} = .*$", f"{name} = {value}", text, flags=re.MULTILINE)
+        assert count == 1, f"policyd.conf.example has no single '{name} = ' line"
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def role_dsn(live, port=PROXY_PORT, user=ROLE):
+    return (
+        f"host={HOST} port={port} dbname={live.db} user={user} password={ROLE_PASSWORD} "
+        "connect_timeout=3"
     )
 
 
@@ -126,10 +190,15 @@ def stack():
     if os.geteuid() != 0:
         pytest.fail("the policy end-to-end test runs Postfix and must run as root")
     ensure_packages()
+    ensure_debian_psycopg2()
     tmp = Path(tempfile.mkdtemp(prefix="emboux-policy-e2e-"))
     tmp.chmod(0o755)  # the postfix user walks into it
-    live = LiveOdoo(tmp, f"emboux_policy_e2e_{os.getpid()}", TOKEN, port=8215)
+    # the policy role: created by the suite at install, as in production
+    # (emboux_policyd_db_role / emboux_policyd_db_password)
+    role_env = {"EMBOUX_POLICYD_DB_ROLE": ROLE, "EMBOUX_POLICYD_DB_PASSWORD": ROLE_PASSWORD}
+    live = LiveOdoo(tmp, f"emboux_policy_e2e_{os.getpid()}", TOKEN, ODOO_PORT, extra_env=role_env)
     postfix = Submission(tmp)
+    proxy = TcpProxy(PROXY_PORT)
     daemon = None
     try:
         live.install()
@@ -148,34 +217,48 @@ def stack():
             "env['emboux.suppression'].create("
             "{'email': 'bounced@example.org', 'reason': 'bounce'})\n",
         )
-        token_file = tmp / "token"
-        # the mail host's credential: the policy token, never the master token
-        token_file.write_text(live.policy_token)
+        proxy.start()
+        config = daemon_config(
+            tmp / "policyd.conf", listen=f"{HOST}:{POLICY_PORT}", dsn=role_dsn(live)
+        )
+        command = [DEBIAN_PYTHON, str(DAEMON), "--config", str(config)]
+        check = subprocess.run(
+            [*command, "--check"], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert check.returncode == 0, check.stderr
+        if port_open(POLICY_PORT):
+            pytest.fail(f"{HOST}:{POLICY_PORT} is already in use")
         daemon = subprocess.Popen(
-            [
-                sys.executable,
-                str(DAEMON),
-                "--listen",
-                f"{HOST}:{POLICY_PORT}",
-                "--url",
-                f"http://127.0.0.1:{live.port}/emboux/policy",
-                "--token-file",
-                str(token_file),
-            ],
+            command,
             stdout=open(tmp / "policyd.log", "w"),  # noqa: SIM115 (closed with the process)
             stderr=subprocess.STDOUT,
         )
         wait_port(POLICY_PORT)
         postfix.configure()
         postfix.start()
-        yield {"live": live, "postfix": postfix, "master": master, "tmp": tmp}
+        yield {
+            "live": live,
+            "postfix": postfix,
+            "master": master,
+            "tmp": tmp,
+            "proxy": proxy,
+            "config": config,
+        }
     finally:
         postfix.stop()
         if daemon:
             daemon.terminate()
             daemon.wait(timeout=10)
+        proxy.stop()
         live.stop()
         live.drop()
+        if not os.environ.get("EMBOUX_LIVE_KEEP_DB"):
+            for role in (ROLE, f"{ROLE}_np"):
+                subprocess.run(
+                    ["psql", "-d", "postgres", "-qc", f'DROP ROLE IF EXISTS "{role}"'],
+                    capture_output=True,
+                    check=False,
+                )
         if os.environ.get("EMBOUX_E2E_KEEP"):
             print(f"kept {tmp}")
         else:
@@ -255,42 +338,53 @@ def test_hourly_limit_defers_and_is_never_exceeded(stack):
     assert state["sent_this_hour"] == state["hourly_limit"]
 
 
-def test_suite_down_means_temporary_failure(stack):
-    """The daemon defers when the suite does not answer: nothing unchecked."""
-    live = stack["live"]
-    live.stop()
+def test_database_down_means_temporary_failure(stack):
+    """The daemon defers when the database does not answer (its connections
+    cut, new ones refused): nothing leaves unchecked; once it is back, mail
+    is decided again."""
+    proxy = stack["proxy"]
+    proxy.stop()
     try:
         refused = send("alice@sender.test", ["x@example.org"])
         code, text = refused["x@example.org"]
         assert code == 451 and text.startswith("4.3.0"), (code, text)
     finally:
-        live.start()
+        proxy.start()
     log = (stack["tmp"] / "policyd.log").read_text()
-    assert "deferring (suite unreachable" in log, log[-2000:]
+    assert "deferring (database unreachable (" in log, log[-2000:]
+    # back: decided again (the hourly limit may be reached by now: ask
+    # about a suppressed recipient, refused at RCPT whatever the counters)
+    deadline = time.monotonic() + 15
+    while True:
+        code, text = send("alice@sender.test", ["bounced@example.org"])["bounced@example.org"]
+        if code == 550:
+            break
+        assert time.monotonic() < deadline, f"the daemon did not reconnect: {code} {text}"
+        time.sleep(0.5)
 
 
-def test_wrong_token_stops_the_daemon_at_start(stack):
-    """A wrong policy token: the start-up check gets a 401 and the daemon
-    exits non-zero at once, naming the token setting."""
+def test_role_without_the_privilege_stops_the_daemon_at_start(stack):
+    """A role that may not execute the policy function: the start-up check
+    exits 1 at once, naming the setting."""
     live = stack["live"]
+    other, port = f"{ROLE}_np", free_port()
+    run(["psql", "-d", "postgres", "-qc", f"CREATE ROLE \"{other}\" LOGIN PASSWORD 'x'"])
+    config = daemon_config(
+        stack["tmp"] / "other-role.conf",
+        listen=f"{HOST}:{port}",
+        dsn=role_dsn(live, port=5432, user=other),
+    )
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(DAEMON),
-            "--listen",
-            f"{HOST}:{POLICY_PORT + 1}",
-            "--url",
-            f"http://127.0.0.1:{live.port}/emboux/policy",
-        ],
-        env={**os.environ, "EMBOUX_POLICY_TOKEN": "not-the-policy-token"},
+        [DEBIAN_PYTHON, str(DAEMON), "--config", str(config)],
         capture_output=True,
         text=True,
-        timeout=15,
+        timeout=30,
         check=False,
     )
-    assert proc.returncode != 0, proc.stderr
-    assert "HTTP 401" in proc.stderr and "EMBOUX_POLICY_TOKEN" in proc.stderr, proc.stderr
-    assert not port_open(POLICY_PORT + 1)
+    assert proc.returncode == 1, proc.stderr
+    assert f"role '{other}' may not execute emboux_policy_action" in proc.stderr, proc.stderr
+    assert "user= of dsn" in proc.stderr and "emboux_policyd_db_role" in proc.stderr
+    assert not port_open(port)
 
 
 def test_deferral_is_logged_with_its_reason(stack):
@@ -309,7 +403,7 @@ def test_deferral_is_logged_with_its_reason(stack):
     assert answer.decode().startswith("action=451 4.7.1"), answer
     log = (stack["tmp"] / "policyd.log").read_text()
     lines = [line for line in log.splitlines() if "DEFERLOG1" in line]
-    assert len(lines) == 1 and "deferring (the suite's reason)" in lines[0], log[-2000:]
+    assert len(lines) == 1 and "deferring (the suite's reason: " in lines[0], log[-2000:]
     assert "451 4.7.1" in lines[0], lines
 
 
@@ -332,16 +426,23 @@ def test_daemon_speaks_the_protocol_directly(stack):
     assert second == "action=DUNNO"
 
 
-def test_policy_token_is_the_mail_hosts_only_credential(stack):
-    """The daemon's token opens the policy route only; the master token does
-    not open the policy route (a mail host never needs it)."""
+def test_policy_role_is_the_mail_hosts_only_credential(stack):
+    """The daemon's role executes the policy function and reads nothing:
+    a mail host holds neither the master token nor a role that sees the
+    suite's tables. (The daemon does not use Odoo's /emboux/policy route,
+    kept for the daemons of before.)"""
     live = stack["live"]
-    policy = {"Authorization": f"Bearer {live.policy_token}"}
-    response = requests.get(live.url("/domains/"), headers=policy, timeout=30)
-    assert response.status_code == 401, response.text
-    body = {"request": "smtpd_access_policy", "protocol_state": "CONNECT"}
-    policy_url = f"http://127.0.0.1:{live.port}/emboux/policy"
-    response = requests.post(policy_url, json=body, headers=stack["master"], timeout=30)
-    assert response.status_code == 401, response.text
-    response = requests.post(policy_url, json=body, headers=policy, timeout=30)
-    assert response.status_code == 200 and response.json() == {"action": "DUNNO"}
+    conn = psycopg2.connect(host=HOST, port=5432, dbname=live.db, user=ROLE, password=ROLE_PASSWORD)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for table in ("emboux_domain", "emboux_outbound_counter", "emboux_suppression"):
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute(f"SELECT 1 FROM {table} LIMIT 1")
+            cur.execute(
+                "SELECT action FROM emboux_policy_action('RCPT', 'alice@sender.test',"
+                " 'bounced@example.org', NULL, NULL)"
+            )
+            assert cur.fetchone()[0].startswith("550 5.7.1 <bounced@example.org>")
+    finally:
+        conn.close()

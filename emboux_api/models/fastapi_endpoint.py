@@ -9,7 +9,6 @@ from odoo.modules.module import get_manifest
 
 from odoo.addons.emboux_core.tools import get_config
 
-from ..dependencies import authenticated_caller_impl, master_or_customer_caller_impl
 from ..docs import router as docs_router
 from ..routers import ROUTERS, TAGS_METADATA
 from ..routing import DocsTrailingSlashMiddleware, HTTPExceptionLogLevelMiddleware
@@ -86,11 +85,12 @@ class FastapiEndpoint(models.Model):
         return super()._get_fastapi_routers()
 
     def _get_app_dependencies_overrides(self):
-        overrides = super()._get_app_dependencies_overrides()
         if self.app == "emboux":
-            # the master token, and customer API keys (emboux_saas)
-            overrides[authenticated_caller_impl] = master_or_customer_caller_impl
-        return overrides
+            # none: while an app has any, FastAPI analyses every dependency
+            # again on every request (emboux_api/dependencies.py); the
+            # routes use neither company_id nor fastapi_endpoint_id
+            return {}
+        return super()._get_app_dependencies_overrides()
 
     def _get_fastapi_app_middlewares(self) -> list[Middleware]:
         middlewares = super()._get_fastapi_app_middlewares()

@@ -44,10 +44,14 @@ def list_aliases(
     search_domain = []
     if domain is not None:
         search_domain = [("domain_id.name", "=", normalize_domain(domain, field="domain"))]
-    aliases = env["emboux.alias"].search(
-        search_domain, limit=page.limit, offset=page.offset, order="source, destination, id"
+    aliases = env["emboux.alias"].search_fetch(
+        search_domain,
+        AliasOut.RECORD_FIELDS,
+        limit=page.limit,
+        offset=page.offset,
+        order="source, destination, id",
     )
-    return [AliasOut.from_record(alias) for alias in aliases]
+    return AliasOut.from_records(aliases)
 
 
 @router.delete(

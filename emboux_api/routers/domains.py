@@ -84,10 +84,10 @@ def create_domain(body: DomainCreate, caller: AuthenticatedCaller) -> DomainOut:
 def list_domains(env: CallerEnv, page: Paging) -> list[DomainOut]:
     """The domains, ordered by name: all of them for the master, its own
     for a customer."""
-    domains = env["emboux.domain"].search(
-        [], limit=page.limit, offset=page.offset, order="name, id"
+    domains = env["emboux.domain"].search_fetch(
+        [], DomainOut.RECORD_FIELDS, limit=page.limit, offset=page.offset, order="name, id"
     )
-    return [DomainOut.from_record(domain) for domain in domains]
+    return DomainOut.from_records(domains)
 
 
 @router.get("/domains/{name}", **master_or_owner(responses=_NOT_FOUND))

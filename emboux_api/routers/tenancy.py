@@ -61,9 +61,15 @@ def list_api_keys(
     keys = (
         env["emboux.api.key"]
         .with_context(active_test=False)
-        .search(search_domain, limit=page.limit, offset=page.offset, order="name, id")
+        .search_fetch(
+            search_domain,
+            ApiKeyOut.RECORD_FIELDS,
+            limit=page.limit,
+            offset=page.offset,
+            order="name, id",
+        )
     )
-    return [ApiKeyOut.from_record(key) for key in keys]
+    return ApiKeyOut.from_records(keys)
 
 
 @keys_router.delete(

@@ -59,9 +59,15 @@ def list_users(
     mailboxes = (
         env["emboux.mailbox"]
         .with_context(active_test=False)
-        .search(search_domain, limit=page.limit, offset=page.offset, order="email, id")
+        .search_fetch(
+            search_domain,
+            MailboxOut.RECORD_FIELDS,
+            limit=page.limit,
+            offset=page.offset,
+            order="email, id",
+        )
     )
-    return [MailboxOut.from_record(mailbox) for mailbox in mailboxes]
+    return MailboxOut.from_records(mailboxes)
 
 
 @router.get("/users/{email}", **master_or_owner(responses=_NOT_FOUND))

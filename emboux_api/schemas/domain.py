@@ -1,4 +1,4 @@
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,21 @@ class DomainCreate(BaseModel):
 class DomainOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
+    # the stored fields of emboux.domain an answer reads: a list fetches only
+    # these (``search_fetch``), not every column of the model
+    RECORD_FIELDS: ClassVar[tuple[str, ...]] = (
+        "name",
+        "tenant_id",
+        "parent_id",
+        "is_wildcard",
+        "provider",
+        "verification_status",
+        "status",
+        "retention_days",
+        "create_date",
+        "write_date",
+    )
+
     name: str
     partner_ref: str | None = None
     status: Literal["active", "suspended"]
@@ -48,24 +63,59 @@ class DomainOut(BaseModel):
 
     @classmethod
     def from_record(cls, domain) -> "DomainOut":
-        parent = domain.parent_id
-        return cls(
-            name=domain.name,
-            partner_ref=domain.tenant_id.partner_ref or None,
-            # a parent the caller may not read (another tenant's) stays unnamed
-            parent=parent.name if parent and parent.has_access("read") else None,
-            wildcard=domain.is_wildcard,
-            provider=domain.provider or None,
-            # a subdomain of a wildcard parent reports the parent's verification
-            verification_status=domain.effective_verification_status or "not_started",
-            verified_via_parent=domain.verified_via_parent,
-            status=domain.status,
-            mailbox_count=domain.mailbox_count,
-            alias_count=domain.alias_count,
-            retention_days=domain.retention_days or None,
-            created_at=domain.create_date,
-            updated_at=domain.write_date,
-        )
+        return cls.from_records(domain)[0]
+
+    @classmethod
+    def from_records(cls, domains) -> list["DomainOut"]:
+        """The answers for ``domains``, in their order, in as many queries
+        for 1 domain as for 1,000: their columns in one query (prefetching;
+        a list reads them with its search, ``RECORD_FIELDS``), their tenants
+        in one, the counts in one grouped query per model (a compute batched
+        over the domains), the effective verification of the linked
+        subdomains set-based from the SQL view in one
+        (``_read_effective_outbound_sql``: the rule of the ``effective_*``
+        fields, which resolve the chain of parents one record at a time),
+        and one access check for all the parents."""
+        if not domains:
+            return []
+        # a domain without a parent is its own root (the view's first
+        # branch): only the linked ones need the view
+        linked = domains.filtered("parent_id")
+        effective = linked._read_effective_outbound_sql() if linked else {}
+        partner_refs = {tenant.id: tenant.partner_ref for tenant in domains.tenant_id}
+        # a parent the caller may not read (another tenant's) stays unnamed
+        parent_names = {
+            parent.id: parent.name for parent in domains.parent_id._filtered_access("read")
+        }
+        answers = []
+        for domain in domains:
+            if not domain.parent_id:
+                status, via_parent = domain.verification_status, False
+            elif (row := effective.get(domain.id)) is not None:
+                status = row["verification_status"]
+                via_parent = row["inherited_from"] is not None and status == "verified"
+            else:  # not in the table (a new record): the computes
+                status = domain.effective_verification_status
+                via_parent = domain.verified_via_parent
+            answers.append(
+                cls(
+                    name=domain.name,
+                    partner_ref=partner_refs.get(domain.tenant_id.id) or None,
+                    parent=parent_names.get(domain.parent_id.id),
+                    wildcard=domain.is_wildcard,
+                    provider=domain.provider or None,
+                    # a subdomain of a wildcard parent reports the parent's verification
+                    verification_status=status or "not_started",
+                    verified_via_parent=via_parent,
+                    status=domain.status,
+                    mailbox_count=domain.mailbox_count,
+                    alias_count=domain.alias_count,
+                    retention_days=domain.retention_days or None,
+                    created_at=domain.create_date,
+                    updated_at=domain.write_date,
+                )
+            )
+        return answers
 
 
 class RetentionOut(BaseModel):

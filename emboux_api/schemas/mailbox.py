@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from .common import Count, Flag, Text, UtcDatetime
@@ -31,6 +33,19 @@ class MailboxUpdate(BaseModel):
 class MailboxOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
+    # the stored fields of emboux.mailbox an answer reads: a list fetches
+    # only these (``search_fetch``), not every column of the model
+    RECORD_FIELDS: ClassVar[tuple[str, ...]] = (
+        "email",
+        "domain_id",
+        "name",
+        "quota_mb",
+        "active",
+        "catch_all",
+        "create_date",
+        "write_date",
+    )
+
     email: str
     domain: str
     name: str | None
@@ -42,16 +57,28 @@ class MailboxOut(BaseModel):
 
     @classmethod
     def from_record(cls, mailbox) -> "MailboxOut":
-        return cls(
-            email=mailbox.email,
-            domain=mailbox.domain_id.name,
-            name=mailbox.name or None,
-            quota_mb=mailbox.quota_mb,
-            active=mailbox.active,
-            catch_all=mailbox.catch_all,
-            created_at=mailbox.create_date,
-            updated_at=mailbox.write_date,
-        )
+        return cls.from_records(mailbox)[0]
+
+    @classmethod
+    def from_records(cls, mailboxes) -> list["MailboxOut"]:
+        """The answers for ``mailboxes``, in their order: their columns in
+        one query (prefetching), the names of their domains in one."""
+        domains = mailboxes.domain_id
+        domains.fetch(["name"])
+        domain_names = {domain.id: domain.name for domain in domains}
+        return [
+            cls(
+                email=mailbox.email,
+                domain=domain_names[mailbox.domain_id.id],
+                name=mailbox.name or None,
+                quota_mb=mailbox.quota_mb,
+                active=mailbox.active,
+                catch_all=mailbox.catch_all,
+                created_at=mailbox.create_date,
+                updated_at=mailbox.write_date,
+            )
+            for mailbox in mailboxes
+        ]
 
 
 class QuotaOut(BaseModel):

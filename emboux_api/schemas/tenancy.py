@@ -1,5 +1,5 @@
 from datetime import datetime, timezone
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer
 
@@ -46,6 +46,18 @@ class ApiKeyOut(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
+    # the stored fields of emboux.api.key an answer reads: a list fetches
+    # only these (``search_fetch``), not every column of the model
+    RECORD_FIELDS: ClassVar[tuple[str, ...]] = (
+        "tenant_id",
+        "name",
+        "prefix",
+        "expires_at",
+        "revoked_at",
+        "create_date",
+        "last_used_at",
+    )
+
     id: int
     partner_ref: str
     name: str
@@ -58,17 +70,28 @@ class ApiKeyOut(BaseModel):
 
     @classmethod
     def from_record(cls, key) -> "ApiKeyOut":
-        return cls(
-            id=key.id,
-            partner_ref=key.tenant_id.partner_ref,
-            name=key.name,
-            prefix=key.prefix or "",
-            expires_at=_utc(key.expires_at),
-            state=key.state,
-            created_at=key.create_date,
-            last_used_at=_utc(key.last_used_at),
-            revoked_at=_utc(key.revoked_at),
-        )
+        return cls.from_records(key)[0]
+
+    @classmethod
+    def from_records(cls, keys) -> list["ApiKeyOut"]:
+        """The answers for ``keys``, in their order: their columns in one
+        query (prefetching, ``state`` a compute batched over them), their
+        tenants in one."""
+        partner_refs = {tenant.id: tenant.partner_ref for tenant in keys.tenant_id}
+        return [
+            cls(
+                id=key.id,
+                partner_ref=partner_refs[key.tenant_id.id],
+                name=key.name,
+                prefix=key.prefix or "",
+                expires_at=_utc(key.expires_at),
+                state=key.state,
+                created_at=key.create_date,
+                last_used_at=_utc(key.last_used_at),
+                revoked_at=_utc(key.revoked_at),
+            )
+            for key in keys
+        ]
 
 
 class ApiKeyCreated(BaseModel):
@@ -189,9 +212,9 @@ class UsageOut(BaseModel):
         changes = usage.get("changes")
         if changes is not None:
             changes = ChangesOut(
-                domains=[DomainOut.from_record(d) for d in changes["domains"]],
-                users=[MailboxOut.from_record(m) for m in changes["users"]],
-                aliases=[AliasOut.from_record(a) for a in changes["aliases"]],
+                domains=DomainOut.from_records(changes["domains"]),
+                users=MailboxOut.from_records(changes["users"]),
+                aliases=AliasOut.from_records(changes["aliases"]),
                 deleted=[DeletedOut(**entry) for entry in changes["deleted"]],
             )
         return cls(

@@ -17,3 +17,4 @@ from . import test_bad_input
 from . import test_secrets
 from . import test_headers
 from . import test_history_api
+from . import test_list_queries

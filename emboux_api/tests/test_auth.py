@@ -114,7 +114,7 @@ class TestAuth(EmbouxApiCase):
         self.assertIn("swagger", docs.text.lower())
 
     def test_customer_seam(self):
-        """The seam emboux_saas will use: override authenticated_caller_impl.
+        """A test (or another app) may override authenticated_caller_impl.
         A customer caller gets exactly 403 "Master token required" on a
         master-only route, never the data."""
         self.make_domain()

@@ -3,7 +3,7 @@ from unittest.mock import patch
 
 from odoo.tests import tagged
 
-from odoo.addons.emboux_outbound.tests.sending_common import SENDING_ENV
+from odoo.addons.emboux_outbound.tests.sending_common import SENDING_ENV, sending_config
 
 from ..dependencies import MASTER_TOKEN_REQUIRED
 from .common import TenancyCase
@@ -34,6 +34,7 @@ class TestOutboundApi(TenancyCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.startClassPatcher(patch.dict(os.environ, dict.fromkeys(SENDING_ENV, "")))
+        cls.env["emboux.send.decision"]._sync_settings()
         cls.free = cls.env.ref("emboux_outbound.tier_free")
         for domain in (cls.domain_a, cls.domain_b, cls.own):
             domain.write({"warmup_profile": False, "outbound_tier_id": cls.free.id})
@@ -224,7 +225,7 @@ class TestOutboundApi(TenancyCase):
         # 17 an hour on the free tier
         body = self.assertStatus(self.increment(count=98), 200)
         self.assertEqual((body["allowed"], body["reason"]), (False, "hourly_limit"))
-        with patch.dict(os.environ, {"HOURLY_FRACTION": "1"}):
+        with sending_config(self.env, HOURLY_FRACTION=1):
             body = self.assertStatus(self.increment(count=98), 200)
             self.assertEqual((body["allowed"], body["remaining_today"]), (True, 0))
             body = self.assertStatus(self.increment(), 200)
@@ -234,7 +235,7 @@ class TestOutboundApi(TenancyCase):
 
     def test_increment_soft_and_off(self):
         self.domain_a.outbound_enforcement = "soft"
-        with patch.dict(os.environ, {"HOURLY_FRACTION": "1"}):
+        with sending_config(self.env, HOURLY_FRACTION=1):
             self.assertStatus(self.increment(count=100), 200)
             body = self.assertStatus(self.increment(), 200)
             self.assertEqual(

@@ -1,3 +1,5 @@
+from collections import defaultdict
+
 import psycopg2
 
 from odoo import api, fields, models
@@ -64,28 +66,31 @@ class EmbouxDomain(models.Model):
     # computes
     # ------------------------------------------------------------------
     def _compute_counts(self):
-        domains = self.filtered("id")
-        mailbox_counts = (
-            dict(
-                self.env["emboux.mailbox"]
+        # batched over self (the records being read together, e.g. a page of
+        # the API's list): one grouped query per model, then one assignment
+        # per distinct pair of counts rather than one per domain
+        ids = [id_ for id_ in self._ids if id_]  # not the new records of a form
+        mailbox_counts, alias_counts = {}, {}
+        if ids:
+            mailbox_counts = {
+                domain.id: count
+                for domain, count in self.env["emboux.mailbox"]
                 .with_context(active_test=False)
-                ._read_group([("domain_id", "in", domains.ids)], ["domain_id"], ["__count"])
-            )
-            if domains
-            else {}
-        )
-        alias_counts = (
-            dict(
-                self.env["emboux.alias"]._read_group(
-                    [("domain_id", "in", domains.ids)], ["domain_id"], ["__count"]
+                ._read_group([("domain_id", "in", ids)], ["domain_id"], ["__count"])
+            }
+            alias_counts = {
+                domain.id: count
+                for domain, count in self.env["emboux.alias"]._read_group(
+                    [("domain_id", "in", ids)], ["domain_id"], ["__count"]
                 )
-            )
-            if domains
-            else {}
-        )
-        for domain in self:
-            domain.mailbox_count = mailbox_counts.get(domain, 0)
-            domain.alias_count = alias_counts.get(domain, 0)
+            }
+        by_counts = defaultdict(list)
+        for id_ in self._ids:
+            by_counts[mailbox_counts.get(id_, 0), alias_counts.get(id_, 0)].append(id_)
+        for (mailbox_count, alias_count), same in by_counts.items():
+            domains = self.browse(same)
+            domains.mailbox_count = mailbox_count
+            domains.alias_count = alias_count
 
     # ------------------------------------------------------------------
     # validation

@@ -267,17 +267,26 @@ class EmbouxMailServerViews(models.AbstractModel):
         return rows[0] if rows else None
 
     @api.model
-    def _ensure_role(self, role, password):
+    def _ensure_role(
+        self,
+        role,
+        password,
+        label="the mail servers' read-only role",
+        command="make mailserver-grants",
+    ):
         """Create ``role`` as a plain LOGIN role with ``password``, or reset
         the password of the existing role. Returns True when done; False
         (with a warning in the log) when the database user may not manage
-        roles or the role is not a plain one."""
+        roles or the role is not a plain one. ``label`` names the role's
+        purpose in the log, ``command`` what applies its grants after a DBA
+        created it by hand."""
         info = self._role_info(role)
         if info and (info[0] or info[1] or info[2]):
             _logger.error(
                 "PostgreSQL role %r exists with SUPERUSER, CREATEROLE or CREATEDB: "
-                "refusing to use it as the mail servers' read-only role",
+                "refusing to use it as %s",
                 role,
+                label,
             )
             return False
         options = SQL(
@@ -290,19 +299,20 @@ class EmbouxMailServerViews(models.AbstractModel):
         except psycopg2.errors.InsufficientPrivilege:
             _logger.warning(
                 "The database user may not create or alter PostgreSQL roles (it lacks "
-                "CREATEROLE): the mail servers' read-only role %r was not %s. Create it "
+                "CREATEROLE): %s %r was not %s. Create it "
                 "by hand (CREATE ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
-                "NOREPLICATION PASSWORD '...'), then run make mailserver-grants "
-                "(mailserver/README.md).",
+                "NOREPLICATION PASSWORD '...'), then run %s (mailserver/README.md).",
+                label,
                 role,
                 "updated" if info else "created",
                 role,
+                command,
             )
             return False
         except (psycopg2.errors.DuplicateObject, psycopg2.errors.UniqueViolation):
             # created meanwhile by a concurrent install on the same cluster
             self._execute_unlogged(SQL("ALTER ROLE %s %s", SQL.identifier(role), options))
-        _logger.info("Mail server read-only role %r %s", role, "updated" if info else "created")
+        _logger.info("PostgreSQL role %r (%s) %s", role, label, "updated" if info else "created")
         return True
 
     @api.model

@@ -6,6 +6,7 @@ from . import emboux_outbound_monthly
 from . import emboux_outbound_event
 from . import emboux_suppression
 from . import emboux_domain_sending
+from . import emboux_send_decision
 from . import emboux_webhook_event
 from . import emboux_domain_dns
 from . import emboux_domain_provider_record

@@ -1,24 +1,28 @@
 """Sending control of a domain: limits, warm-up, spike, hourly throttle,
 transfer limit, the atomic send decision and the reputation rates.
 
-The one SQL reading of a domain's limits is :meth:`_outbound_limits_sql`
-(the effective tier through the view ``emboux_domain_effective_outbound``,
-the domain's own caps, warm-up, spike average, reputation window). The send
-decision embeds it in a single ``UPDATE ... WHERE <every limit holds>
-RETURNING`` on the domain's counter row, so that the counters move only
-when the message is allowed, in the statement that checks them: two
-workers can neither both take the last slot nor lose a count. Under Odoo's
-REPEATABLE READ the later of two concurrent updates of one row fails to
-serialize and Odoo retries its request with a fresh snapshot. When the
-UPDATE returns nothing, a read of the same expressions says why. The
-Outbound object (GET) and the staff form read the same SQL.
+The rules are SQL functions (sql/send_decision.sql, created by
+models/emboux_send_decision.py): ``emboux_outbound_limits`` reads a domain's
+effective limits (the effective tier through the view
+``emboux_domain_effective_outbound``, the domain's own caps, warm-up, spike
+average, reputation window) and ``emboux_send_decision`` decides and counts
+in a single ``UPDATE ... WHERE <every limit holds> RETURNING`` on the
+domain's counter row, so that the counters move only when the message is
+allowed, in the statement that checks them: two workers (or the policy
+service of the mail hosts, which calls the same function) can neither both
+take the last slot nor lose a count. Under Odoo's REPEATABLE READ the later
+of two concurrent updates of one row fails to serialize and Odoo retries
+its request with a fresh snapshot. The Outbound object (GET) and the staff
+form read the same limits.
 """
 
 from datetime import timedelta
 import math
 
+import psycopg2.errors
+
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, ConcurrencyError, MissingError
+from odoo.exceptions import AccessError, MissingError
 from odoo.tools import SQL
 
 from odoo.addons.emboux_core.access import check_master
@@ -26,24 +30,12 @@ from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputE
 from odoo.addons.emboux_core.tools import check_non_negative_int, normalize_email
 
 from .. import sending_config as config
-from .emboux_domain import EFFECTIVE_OUTBOUND_VIEW
 
 WARMUP_SELECTION = [
     ("fast", "Fast (x1.8 a day)"),
     ("standard", "Standard (x1.1 a day)"),
     ("conservative", "Conservative (x1.05 a day)"),
 ]
-# refusals that hold whatever the enforcement, in the order they are reported
-STATUS_REASONS = ("suspended", "unverified", "paused", "guillotined", "suppressed")
-# limits, in the order they are reported when several are exceeded
-LIMIT_REASONS = (
-    "monthly_limit",
-    "daily_limit",
-    "warmup_cap",
-    "hourly_limit",
-    "spike",
-    "transfer_limit",
-)
 # settings of PUT /domains/{name}/outbound that only the master may change
 MASTER_ONLY_OUTBOUND = (
     "outbound_tier",
@@ -75,33 +67,6 @@ STATE_FIELDS = (
     "outbound_complaint_rate",
     "outbound_spike_multiplier",
 )
-
-
-def _exceeded(after):
-    """``[(reason, SQL true when that limit is exceeded)]`` for the
-    counter values ``after`` (SQL expressions) the message would leave."""
-    return [
-        (
-            "monthly_limit",
-            SQL("(lim.monthly_limit > 0 AND %s > lim.monthly_limit)", after["month"]),
-        ),
-        ("daily_limit", SQL("(lim.daily_limit > 0 AND %s > lim.daily_limit)", after["day"])),
-        ("warmup_cap", SQL("(lim.warmup_cap IS NOT NULL AND %s > lim.warmup_cap)", after["day"])),
-        ("hourly_limit", SQL("(lim.hourly_limit > 0 AND %s > lim.hourly_limit)", after["hour"])),
-        ("spike", SQL("(lim.spike_allowed IS NOT NULL AND %s > lim.spike_allowed)", after["day"])),
-        (
-            "transfer_limit",
-            SQL("(lim.transfer_limit > 0 AND %s > lim.transfer_limit)", after["transfer"]),
-        ),
-    ]
-
-
-def _first_exceeded(after):
-    """SQL naming the first exceeded limit, or NULL."""
-    return SQL(
-        "CASE %s ELSE NULL END",
-        SQL(" ").join(SQL("WHEN %s THEN %s", cond, reason) for reason, cond in _exceeded(after)),
-    )
 
 
 class EmbouxDomain(models.Model):
@@ -318,102 +283,18 @@ class EmbouxDomain(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _outbound_limits_sql(self, domain_ids, today):
-        """SELECT of one row per domain of ``domain_ids``:
-        status, effective verification/enforcement/tier, the effective
-        daily, monthly and hourly limits (0: none), today's warm-up cap
-        (NULL: none or over), the spike ceiling of today's volume (NULL: no
-        check), the transfer limit in bytes (0: none), and the reputation
-        window's history sums (without today's counters)."""
-        fraction = config.hourly_fraction()
-        factor = SQL(
-            "CASE d.warmup_profile %s END",
-            SQL(" ").join(
-                SQL("WHEN %s THEN %s::float8", name, value)
-                for name, value in config.WARMUP_FACTORS.items()
-            ),
-        )
-        window_start = today - timedelta(days=config.HISTORY_DAYS)
-        ids = list(domain_ids)
-        # the condition on the view too: PostgreSQL does not carry an
-        # "= ANY" from d over to it, and would resolve every domain's chain
-        if len(ids) == 1:  # the send decision: plain equalities plan best
-            where = SQL("d.id = %s AND e.domain_id = %s", ids[0], ids[0])
-        else:
-            where = SQL("d.id = ANY(%s) AND e.domain_id = ANY(%s)", ids, ids)
+        """SELECT of one row per domain of ``domain_ids``: status,
+        effective verification/enforcement/tier, the effective daily,
+        monthly and hourly limits (0: none), today's warm-up cap (NULL: none
+        or over), the spike ceiling of today's volume (NULL: no check), the
+        transfer limit in bytes (0: none), and the reputation window's
+        history sums (without today's counters). The SQL function
+        ``emboux_outbound_limits`` (sql/send_decision.sql) that the send
+        decision reads too."""
         return SQL(
-            """
-            SELECT d.id AS domain_id, d.name AS name, d.status AS status,
-                   d.outbound_status AS outbound_status,
-                   e.verification_status AS verification_status,
-                   e.enforcement AS enforcement,
-                   e.inherited_from AS inherited_from,
-                   t.code AS tier_code,
-                   d.warmup_profile AS warmup_profile,
-                   lv.daily_limit, lv.monthly_limit,
-                   CASE WHEN lv.daily_limit > 0
-                        THEN GREATEST(1, ceil(lv.daily_limit::numeric * %(num)s / %(den)s))::bigint
-                        ELSE 0 END AS hourly_limit,
-                   CASE WHEN wu.cap IS NULL OR (lv.daily_limit > 0 AND wu.cap >= lv.daily_limit)
-                        THEN NULL ELSE wu.cap END AS warmup_cap,
-                   sp.multiplier AS spike_multiplier,
-                   CASE WHEN sp.days > 0
-                        THEN GREATEST(sp.multiplier * hs.spike_sent / sp.days, %(spike_min)s)
-                        END AS spike_allowed,
-                   COALESCE(d.monthly_transfer_limit_mb, 0)::numeric * %(mb)s AS transfer_limit,
-                   hs.rep_sent, hs.rep_bounces, hs.rep_complaints
-              FROM emboux_domain d
-              JOIN %(view)s e ON e.domain_id = d.id
-              LEFT JOIN emboux_outbound_tier t ON t.id = e.tier_id
-             CROSS JOIN LATERAL (
-                   SELECT CASE WHEN COALESCE(t.daily_limit, 0) = 0
-                               THEN COALESCE(d.outbound_daily_cap, 0)
-                               WHEN COALESCE(d.outbound_daily_cap, 0) = 0 THEN t.daily_limit
-                               ELSE LEAST(t.daily_limit, d.outbound_daily_cap) END AS daily_limit,
-                          CASE WHEN COALESCE(t.monthly_limit, 0) = 0
-                               THEN COALESCE(d.outbound_monthly_cap, 0)
-                               WHEN COALESCE(d.outbound_monthly_cap, 0) = 0 THEN t.monthly_limit
-                               ELSE LEAST(t.monthly_limit, d.outbound_monthly_cap)
-                               END AS monthly_limit
-             ) lv
-             CROSS JOIN LATERAL (
-                   SELECT CASE WHEN d.warmup_profile IS NULL THEN NULL
-                          ELSE floor(LEAST(%(start)s * power(%(factor)s, LEAST(GREATEST(
-                                   %(today)s - COALESCE(d.warmup_started_on,
-                                                        d.create_date::date), 0), 1000)),
-                               2e9))::bigint END AS cap
-             ) wu
-             CROSS JOIN LATERAL (
-                   SELECT CASE WHEN COALESCE(d.spike_max_multiplier, 0) > 0
-                               THEN d.spike_max_multiplier ELSE %(spike_default)s END AS multiplier,
-                          LEAST(%(days)s, %(today)s - d.create_date::date) AS days
-             ) sp
-             CROSS JOIN LATERAL (
-                   SELECT COALESCE(sum(h.sent) FILTER (WHERE h.day < %(today)s), 0) AS spike_sent,
-                          COALESCE(sum(h.sent) FILTER (
-                              WHERE h.day >= COALESCE(d.reputation_since, h.day)), 0) AS rep_sent,
-                          COALESCE(sum(h.bounces) FILTER (
-                              WHERE h.day >= COALESCE(d.reputation_since, h.day)), 0)
-                              AS rep_bounces,
-                          COALESCE(sum(h.complaints) FILTER (
-                              WHERE h.day >= COALESCE(d.reputation_since, h.day)), 0)
-                              AS rep_complaints
-                     FROM emboux_outbound_daily h
-                    WHERE h.domain_id = d.id AND h.day >= %(window_start)s
-             ) hs
-             WHERE %(where)s
-            """,
-            num=fraction.numerator,
-            den=fraction.denominator,
-            spike_min=config.spike_min_volume(),
-            mb=BYTES_PER_MB,
-            view=SQL.identifier(EFFECTIVE_OUTBOUND_VIEW),
-            start=config.WARMUP_START_CAP,
-            factor=factor,
-            today=today,
-            spike_default=config.spike_max_multiplier(),
-            days=config.HISTORY_DAYS,
-            window_start=window_start,
-            where=where,
+            "SELECT * FROM emboux_outbound_limits(%s::integer[], %s::date)",
+            list(domain_ids),
+            today,
         )
 
     def _read_outbound_state(self, now=None):
@@ -771,103 +652,29 @@ class EmbouxDomain(models.Model):
         effective verification), paused, guillotined, suppressed (every
         recipient is). Over a limit (monthly, daily, warm-up cap, hourly,
         spike, transfer) ``hard`` refuses, ``soft`` allows, counts and names
-        the limit in ``reason``, ``off`` allows and counts."""
+        the limit in ``reason``, ``off`` allows and counts. The rules are
+        the SQL function ``emboux_send_decision`` (sql/send_decision.sql),
+        which the policy service of the mail hosts calls too."""
         check_master(self.env)  # POST .../outbound/increment is the master's
         self.ensure_one()
         count, recipients, size = self._check_send_input(count, recipients, size_bytes)
-        suppressed = self.env["emboux.suppression"].sudo()._suppressed_among(recipients)
-        all_suppressed = bool(recipients) and len(suppressed) == len(recipients)
-        now = fields.Datetime.now()
-        hour = now.replace(minute=0, second=0, microsecond=0)
         self.env.flush_all()
-        lim = self.sudo()._outbound_limits_sql(self.ids, now.date())
-        this_hour = SQL("(CASE WHEN c.hour_start = %s THEN c.sent_this_hour ELSE 0 END)", hour)
-        before = {
-            "month": SQL("(c.sent_this_month + %s)", count),
-            "day": SQL("(c.sent_today + %s)", count),
-            "hour": SQL("(%s + %s)", this_hour, count),
-            "transfer": SQL("(c.transfer_bytes + %s)", size),
-        }
-        after = {
-            "month": SQL("c.sent_this_month"),
-            "day": SQL("c.sent_today"),
-            "hour": SQL("c.sent_this_hour"),
-            "transfer": SQL("c.transfer_bytes"),
-        }
-        any_exceeded = SQL(" OR ").join(cond for _reason, cond in _exceeded(before))
-        for _attempt in range(2):
+        try:
             rows = self._execute_counting(
                 SQL(
-                    """
-                    WITH lim AS (%(lim)s),
-                    upd AS (
-                        UPDATE emboux_outbound_counter c
-                           SET sent_today = c.sent_today + %(count)s,
-                               sent_this_month = c.sent_this_month + %(count)s,
-                               sent_this_hour = %(this_hour)s + %(count)s,
-                               hour_start = %(hour)s,
-                               transfer_bytes = c.transfer_bytes + %(size)s
-                          FROM lim
-                         WHERE c.domain_id = lim.domain_id
-                           AND lim.status = 'active'
-                           AND lim.verification_status = 'verified'
-                           AND lim.outbound_status = 'active'
-                           AND NOT %(all_suppressed)s
-                           AND (lim.enforcement <> 'hard' OR NOT (%(any_exceeded)s))
-                        RETURNING c.domain_id, c.sent_today, c.transfer_bytes,
-                                  lim.enforcement, lim.daily_limit, lim.warmup_cap,
-                                  %(over)s AS over
-                    ), mirror AS (
-                        UPDATE emboux_domain d
-                           SET transfer_used_mb = floor(upd.transfer_bytes / %(mb)s)
-                          FROM upd
-                         WHERE d.id = upd.domain_id
-                           AND COALESCE(d.transfer_used_mb, 0) < floor(upd.transfer_bytes / %(mb)s)
-                    )
-                    SELECT * FROM upd
-                    """,
-                    lim=lim,
-                    count=count,
-                    this_hour=this_hour,
-                    hour=hour,
-                    size=size,
-                    all_suppressed=all_suppressed,
-                    any_exceeded=any_exceeded,
-                    over=_first_exceeded(after),
-                    mb=BYTES_PER_MB,
+                    "SELECT * FROM emboux_send_decision(%s, %s, %s, %s::text[], %s)",
+                    self.id,
+                    count,
+                    size,
+                    recipients,
+                    fields.Datetime.now(),
                 )
             )
-            if rows:
-                row = rows[0]
-                self._invalidate_outbound_state()
-                self.env["emboux.outbound.counter"].invalidate_model()
-                reason = row["over"] if row["enforcement"] == "soft" else None
-                return self._send_answer(True, reason, suppressed, row)
-            # refused, or no counter row yet: read why, with the same SQL
-            why = self.env.execute_query_dict(
-                SQL(
-                    """
-                    WITH lim AS (%s)
-                    SELECT lim.*, c.id AS counter_id, COALESCE(c.sent_today, 0) AS sent_today,
-                           %s AS over
-                      FROM lim LEFT JOIN emboux_outbound_counter c ON c.domain_id = lim.domain_id
-                    """,
-                    lim,
-                    _first_exceeded(before),
-                )
-            )
-            if not why:
-                raise MissingError(self.env._("The domain %(name)s is gone.", name=self.name))
-            why = why[0]
-            if why["counter_id"] is None:
-                self.env["emboux.outbound.counter"]._ensure_rows(self.ids)
-                continue
-            reason = self._refusal_reason(why, all_suppressed)
-            if reason is None:
-                # the snapshot cannot explain the refusal: let Odoo retry
-                raise ConcurrencyError(f"send decision of {self.name}: refused without a reason")
-            return self._send_answer(False, reason, suppressed, why)
-        raise ConcurrencyError(f"send decision of {self.name}: no counter row")
+        except psycopg2.errors.NoDataFound:
+            raise MissingError(self.env._("The domain %(name)s is gone.", name=self.name)) from None
+        self._invalidate_outbound_state()
+        self.env["emboux.outbound.counter"].invalidate_model()
+        return rows[0]
 
     @api.model
     def _execute_counting(self, query):
@@ -878,35 +685,6 @@ class EmbouxDomain(models.Model):
         self.env.flush_query(query)
         self.env.cr.execute(query, log_exceptions=False)
         return self.env.cr.dictfetchall()
-
-    @api.model
-    def _refusal_reason(self, why, all_suppressed):
-        if why["status"] != "active":
-            return "suspended"
-        if why["verification_status"] != "verified":
-            return "unverified"
-        if why["outbound_status"] in ("paused", "guillotined"):
-            return why["outbound_status"]
-        if all_suppressed:
-            return "suppressed"
-        if why["enforcement"] == "hard":
-            return why["over"]
-        return None
-
-    @api.model
-    def _send_answer(self, allowed, reason, suppressed, row):
-        sent_today = row["sent_today"]
-        daily_limit = row["daily_limit"]
-        ceilings = [x for x in (daily_limit or None, row["warmup_cap"]) if x]
-        remaining = max(0, min(ceilings) - sent_today) if ceilings else None
-        return {
-            "allowed": allowed,
-            "reason": reason,
-            "suppressed_recipients": suppressed,
-            "sent_today": sent_today,
-            "daily_limit": daily_limit,
-            "remaining_today": remaining,
-        }
 
     # ------------------------------------------------------------------
     # reputation

@@ -76,30 +76,17 @@ class EmbouxOutboundCounter(models.Model):
 
     _domain_uniq = models.Constraint("UNIQUE(domain_id)", "A domain has one counter row.")
 
-    def init(self):
-        super().init()
-        self._ensure_rows()
-
     @api.model
     def _ensure_rows(self, domain_ids=None):
         """Make the missing counter rows (of ``domain_ids``, else of every
-        domain) in one statement; safe against a concurrent insert."""
-        condition = SQL("TRUE") if domain_ids is None else SQL("d.id = ANY(%s)", list(domain_ids))
+        domain) in one statement; safe against a concurrent insert. The SQL
+        function ``emboux_outbound_ensure_counters``, which the send
+        decision calls too; emboux.send.decision makes every domain's at
+        install and upgrade."""
         self.env.execute_query(
             SQL(
-                """
-                INSERT INTO emboux_outbound_counter
-                       (domain_id, sent_today, sent_this_month, sent_this_hour,
-                        transfer_bytes, bounces_today, complaints_today,
-                        create_date, write_date)
-                SELECT d.id, 0, 0, 0, 0, 0, 0, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
-                  FROM emboux_domain d
-                 WHERE %s
-                   AND NOT EXISTS (SELECT 1 FROM emboux_outbound_counter c
-                                    WHERE c.domain_id = d.id)
-                ON CONFLICT (domain_id) DO NOTHING
-                """,
-                condition,
+                "SELECT emboux_outbound_ensure_counters(%s::integer[])",
+                None if domain_ids is None else list(domain_ids),
             )
         )
 

@@ -1,10 +1,13 @@
 """Postfix's policy requests, answered with the send decision.
 
-``mailserver/policyd/emboux_policyd.py`` relays each request of Postfix's
-policy delegation protocol (SMTPD_POLICY_README) to ``/emboux/policy``;
-this model turns it into the action Postfix applies. It holds no rule of
-its own: the suppression list and ``outbound_send_decision()`` decide, the
-same code the REST API's ``/outbound/increment`` runs.
+The policy service of the mail hosts (``mailserver/policyd``) asks
+PostgreSQL directly: the SQL function ``emboux_policy_action``
+(sql/send_decision.sql) turns one request of Postfix's policy delegation
+protocol (SMTPD_POLICY_README) into the action Postfix applies, with the
+suppression list and the send decision (``emboux_send_decision``, the one
+``outbound_send_decision()`` and the REST API's ``/outbound/increment``
+run). This model answers the same requests for ``/emboux/policy`` (policy
+services that speak HTTP to Odoo) through that function.
 
 The policy service is wired on the submission services only
 (mailserver/postfix/master.cf.notes), so every request is outbound mail of
@@ -22,6 +25,7 @@ a hosted domain, identified by its envelope sender:
 import logging
 
 from odoo import api, models
+from odoo.tools import SQL
 
 from odoo.addons.emboux_core.exceptions import EmbouxInputError
 from odoo.addons.emboux_core.tools import normalize_domain, normalize_email
@@ -29,25 +33,6 @@ from odoo.addons.emboux_core.tools import normalize_domain, normalize_email
 _logger = logging.getLogger(__name__)
 
 DUNNO = "DUNNO"
-# reason of the send decision -> (SMTP reply code, enhanced status, text)
-REFUSALS = {
-    "suspended": ("554", "5.7.1", "sending is suspended for {domain}"),
-    "unverified": ("554", "5.7.1", "{domain} is not verified at its mail provider yet"),
-    "paused": ("554", "5.7.1", "sending is paused for {domain}"),
-    "guillotined": (
-        "554",
-        "5.7.1",
-        "sending is stopped for {domain}: bounce or complaint rate too high",
-    ),
-    "suppressed": ("550", "5.7.1", "every recipient is on the suppression list"),
-    "daily_limit": ("451", "4.7.1", "daily sending limit reached for {domain}"),
-    "monthly_limit": ("451", "4.7.1", "monthly sending limit reached for {domain}"),
-    "hourly_limit": ("451", "4.7.1", "hourly sending limit reached for {domain}"),
-    "warmup_cap": ("451", "4.7.1", "warm-up cap of today reached for {domain}"),
-    "spike": ("451", "4.7.1", "unusual sending volume for {domain}, try again later"),
-    "transfer_limit": ("451", "4.7.1", "monthly transfer limit reached for {domain}"),
-}
-REFUSAL_DEFAULT = ("451", "4.7.1", "sending refused for {domain} ({reason})")
 
 
 def _int(value, default=0):
@@ -57,6 +42,15 @@ def _int(value, default=0):
         return default
 
 
+def _ascii_address(address, normalize):
+    """``address`` with its domain part as the suite stores it (punycode)
+    when ``normalize`` accepts it, else as given: the SQL function judges."""
+    try:
+        return normalize(address)
+    except EmbouxInputError:
+        return address
+
+
 class EmbouxOutboundPolicy(models.AbstractModel):
     _name = "emboux.outbound.policy"
     _description = "Postfix policy requests (outbound send decision)"
@@ -64,49 +58,38 @@ class EmbouxOutboundPolicy(models.AbstractModel):
     @api.model
     def _postfix_action(self, attrs):
         """The action (``DUNNO``, ``550 5.7.1 ...``, ...) for one policy
-        request ``attrs`` (Postfix's attribute names and string values)."""
+        request ``attrs`` (Postfix's attribute names and string values):
+        the SQL function ``emboux_policy_action``, which the policy service
+        of the mail hosts calls directly."""
         if not isinstance(attrs, dict) or attrs.get("request") != "smtpd_access_policy":
             return DUNNO
-        state = (attrs.get("protocol_state") or "").upper()
-        if state not in ("RCPT", "END-OF-MESSAGE"):
-            return DUNNO
         sender = (attrs.get("sender") or "").strip()
-        if not sender:
-            return DUNNO
-        try:
-            domain_name = normalize_domain(sender.rpartition("@")[2], field="sender")
-        except EmbouxInputError:
-            return "554 5.7.1 Sender address rejected: not a valid domain"
-        domain = self.env["emboux.domain"].sudo()._find_by_name(domain_name)
-        if not domain:
-            return f"554 5.7.1 Sender address rejected: {domain_name} is not hosted here"
-        if state == "RCPT":
-            return self._rcpt_action(attrs.get("recipient") or "")
-        decision = domain.outbound_send_decision(
-            count=max(1, _int(attrs.get("recipient_count"), 1)),
-            recipients=[],
-            size_bytes=_int(attrs.get("size")),
+        local, at, domain = sender.rpartition("@")
+        if at:
+            domain = _ascii_address(domain, normalize_domain)
+            sender = f"{local}@{domain}"
+        recipient = _ascii_address((attrs.get("recipient") or "").strip(), normalize_email)
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "SELECT action, reason FROM emboux_policy_action(%s, %s, %s, %s, %s)",
+                attrs.get("protocol_state") or "",
+                sender,
+                recipient,
+                max(1, _int(attrs.get("recipient_count"), 1)),
+                _int(attrs.get("size")),
+            ),
+            log_exceptions=False,  # a serialization failure: Odoo retries
         )
-        if decision["allowed"]:
-            if decision["reason"]:
-                # soft enforcement: allowed over a limit, and flagged
-                _logger.info(
-                    "policy: %s sent over its %s (soft enforcement), queue id %s",
-                    domain.name,
-                    decision["reason"],
-                    attrs.get("queue_id") or "-",
-                )
-            return DUNNO
-        code, status, text = REFUSALS.get(decision["reason"], REFUSAL_DEFAULT)
-        return f"{code} {status} " + text.format(domain=domain.name, reason=decision["reason"])
-
-    @api.model
-    def _rcpt_action(self, recipient):
-        try:
-            email = normalize_email(recipient, field="recipient")
-        except EmbouxInputError:
-            return DUNNO  # Postfix's own checks answer a malformed address
-        suppression = self.env["emboux.suppression"].sudo()
-        if suppression._suppressed_among([email]):
-            return f"550 5.7.1 <{email}>: recipient is on the suppression list"
-        return DUNNO
+        action, reason = self.env.cr.fetchone()
+        self.env["emboux.domain"]._invalidate_outbound_state()
+        self.env["emboux.outbound.counter"].invalidate_model()
+        if reason and action == DUNNO:
+            # soft enforcement: allowed over a limit, and flagged
+            _logger.info(
+                "policy: %s sent over its %s (soft enforcement), queue id %s",
+                domain,
+                reason,
+                attrs.get("queue_id") or "-",
+            )
+        return action

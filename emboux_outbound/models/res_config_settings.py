@@ -36,6 +36,8 @@ CONFIG_OPTIONS = [
     ("emboux_sns_allowed_hosts", "EMBOUX_SNS_ALLOWED_HOSTS", None, False),
     ("emboux_mailserver_db_role", "EMBOUX_MAILSERVER_DB_ROLE", "emboux_mailserver", False),
     ("emboux_mailserver_db_password", "EMBOUX_MAILSERVER_DB_PASSWORD", None, True),
+    ("emboux_policyd_db_role", "EMBOUX_POLICYD_DB_ROLE", "emboux_policyd", False),
+    ("emboux_policyd_db_password", "EMBOUX_POLICYD_DB_PASSWORD", None, True),
 ]
 MASK = "••••••••"
 

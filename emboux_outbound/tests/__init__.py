@@ -17,3 +17,4 @@ from . import test_rpc_surface
 from . import test_cron_concurrency
 from . import test_ses_feedback
 from . import test_history
+from . import test_send_decision_sql

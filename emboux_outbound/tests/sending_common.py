@@ -21,6 +21,19 @@ SENDING_ENV = (
 )
 
 
+@contextmanager
+def sending_config(env, **values):
+    """The sending configuration ``values`` (environment variables), written
+    into the settings row the SQL rules read, as a restart with them would."""
+    Decision = env["emboux.send.decision"]
+    try:
+        with patch.dict(os.environ, {key: str(value) for key, value in values.items()}):
+            Decision._sync_settings()
+            yield
+    finally:
+        Decision._sync_settings()
+
+
 class SendingCase(OutboundCase):
     """OutboundCase with ``acme.test`` verified, on the free tier (100 a
     day, 2,000 a month: 17 an hour) and without warm-up, so that each test
@@ -30,6 +43,7 @@ class SendingCase(OutboundCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.startClassPatcher(patch.dict(os.environ, dict.fromkeys(SENDING_ENV, "")))
+        cls.env["emboux.send.decision"]._sync_settings()
         cls.Suppression = cls.env["emboux.suppression"]
         cls.Counter = cls.env["emboux.outbound.counter"]
         # as if no reset had run yet (a database's cron may have run one)
@@ -98,8 +112,5 @@ class SendingCase(OutboundCase):
         )
         domain.invalidate_recordset()
 
-    @contextmanager
     def config(self, **values):
-        with patch.dict(os.environ, {key: str(value) for key, value in values.items()}):
-            self.env["emboux.domain"]._invalidate_outbound_state()
-            yield
+        return sending_config(self.env, **values)

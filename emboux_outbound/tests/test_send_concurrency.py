@@ -31,7 +31,11 @@ class TestSendConcurrency(TransactionCase):
             os.environ, {**dict.fromkeys(SENDING_ENV, ""), "HOURLY_FRACTION": "1"}
         )
         env_patch.start()
+        # the settings row follows the configuration (committed: the
+        # threads read it); written back after the patch is undone
+        self.addCleanup(self._sync_settings)
         self.addCleanup(env_patch.stop)
+        self._sync_settings()
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             tier = env["emboux.outbound.tier"].create(
@@ -48,6 +52,10 @@ class TestSendConcurrency(TransactionCase):
             self.tier_id, self.domain_id = tier.id, domain.id
             self.last_reset = env["ir.config_parameter"].get_param(LAST_DAILY_RESET_PARAM)
         self.addCleanup(self._cleanup)
+
+    def _sync_settings(self):
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["emboux.send.decision"]._sync_settings()
 
     def _cleanup(self):
         with self.registry.cursor() as cr:
