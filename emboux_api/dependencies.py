@@ -31,6 +31,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from odoo.api import Environment
 from odoo.exceptions import AccessError
@@ -116,15 +117,17 @@ def master_caller(token: str | None, env: Environment) -> Caller | None:
     return None
 
 
-def authenticated_caller_impl(
+async def authenticated_caller_impl(
     token: Annotated[str | None, Depends(api_token)],
     env: Annotated[Environment, Depends(odoo_env)],
 ) -> Caller:
-    """Who is calling: the master token (:func:`master_caller`), else a
-    customer API key (:func:`customer_caller`); 401 otherwise. Tests and
-    other apps may replace it through FastAPI's ``dependency_overrides``;
-    the Emboux app itself declares no override (see the module doc)."""
-    caller = master_caller(token, env) or customer_caller(token, env)
+    """Who is calling: the master token (:func:`master_caller`, no I/O: in
+    the event loop), else a customer API key (:func:`customer_caller`,
+    which reads the database: in a worker thread, as FastAPI runs a plain
+    dependency); 401 otherwise. Tests and other apps may replace it through
+    FastAPI's ``dependency_overrides``; the Emboux app itself declares no
+    override (see the module doc)."""
+    caller = master_caller(token, env) or await run_in_threadpool(customer_caller, token, env)
     if caller is None:
         raise not_authenticated()
     return caller

@@ -33,13 +33,13 @@ _NOT_FOUND = {
 _QUOTA = {403: {"model": ErrorOut, "description": "A tenant quota would be exceeded"}}
 
 
-def domain_from_path(
-    name: Annotated[str, Path(description="Domain name, any case, Unicode or punycode")],
-    env: CallerEnv,
-):
-    """The domain named in the path (404 when unknown or not the caller's;
-    a name that is no valid domain name is unknown too: the API contract, reading an
-    unknown name answers 404)."""
+DomainName = Annotated[str, Path(description="Domain name, any case, Unicode or punycode")]
+
+
+def find_domain(env, name):
+    """The domain called ``name`` that the caller may see, else 404 (a name
+    that is no valid domain name is unknown too: the API contract, reading
+    an unknown name answers 404)."""
     try:
         domain = env["emboux.domain"]._find_by_name(name)
     except EmbouxInputError:
@@ -47,6 +47,11 @@ def domain_from_path(
     if not domain:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Domain not found")
     return domain
+
+
+def domain_from_path(name: DomainName, env: CallerEnv):
+    """The domain named in the path (404 when unknown or not the caller's)."""
+    return find_domain(env, name)
 
 
 Domain = Annotated[Any, Depends(domain_from_path)]
