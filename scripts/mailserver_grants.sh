@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make mailserver-grants: (re)apply the mail servers' read-only role grants
-# (CONNECT, USAGE, SELECT on the five views; every other right revoked) and
+# (CONNECT, USAGE, SELECT on the six views; every other right revoked) and
 # recreate a missing view, without restarting Odoo. Run it after creating the
 # role by hand (mailserver/README.md). It is an `odoo shell` on the database
 # of `make run` (db_name of the odoo.conf in use, else emboux), so it works

@@ -290,6 +290,7 @@ class Stack:
             "virtual_mailbox_maps.cf",
             "virtual_alias_maps.cf",
             "recipient_access.cf",
+            "sender_login_maps.cf",
         ):
             (maps / name).write_text(self.postfix_map(name))
             (maps / name).chmod(0o644)
@@ -364,6 +365,7 @@ minimal_backoff_time = 2s
                     r"^mail_gid\s*=.*$": "mail_gid = nogroup",
                     # relative to base_dir
                     r"/var/spool/postfix/private/dovecot-lmtp": "postfix-lmtp",
+                    r"/var/spool/postfix/private/auth": "postfix-auth",
                 },
             )
         )
@@ -620,6 +622,13 @@ def test_postmap_reads_the_views(stack):
     assert q("alice@e2e-a.test", "virtual_mailbox_maps.cf") == "e2e-a.test/alice/"
     assert q("@e2e-b.test", "virtual_alias_maps.cf") == "carol@e2e-b.test"
     assert q("erin@e2e-b.test", "virtual_alias_maps.cf") == "erin@e2e-b.test"
+    # submission: who may send as what (a mailbox, its alias; a catch-all
+    # grants nothing, an inactive mailbox owns nothing)
+    assert q("alice@e2e-a.test", "sender_login_maps.cf") == "alice@e2e-a.test"
+    assert q("info@e2e-a.test", "sender_login_maps.cf") == "alice@e2e-a.test"
+    assert q("@e2e-b.test", "sender_login_maps.cf") == ""
+    assert q("nobody-here@e2e-b.test", "sender_login_maps.cf") == ""
+    assert q("bob@e2e-a.test", "sender_login_maps.cf") == ""
 
 
 def test_mailbox_delivery(stack):

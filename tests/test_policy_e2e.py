@@ -2,9 +2,13 @@
 message, and the suite's counters decide.
 
 Debian's Postfix (a private instance, ``postfix -c DIR``) runs one
-submission-like smtpd on 127.0.0.1:2587 with ``check_policy_service`` at
-RCPT and END-OF-DATA, as mailserver/postfix/master.cf.notes describes; its
-transports discard what it accepts, so nothing leaves the machine. The
+submission smtpd on 127.0.0.1:2587 with the ``-o`` lines of
+mailserver/postfix/master.cf.notes, read from that file (TLS left out):
+SASL authentication by a private Dovecot (auth only, the passdb of
+mailserver/dovecot/ on the suite's views), ``reject_sender_login_mismatch``
+on mailserver/postfix/sender_login_maps.cf, and ``check_policy_service`` at
+RCPT and END-OF-DATA for authenticated clients only; its transports discard
+what it accepts, so nothing leaves the machine. The
 policy daemon (mailserver/policyd/emboux_policyd.py) runs as
 mailserver/README.md installs it on a mail host: Debian's ``/usr/bin/python3``
 with ``python3-psycopg2``, a configuration file made from
@@ -38,7 +42,16 @@ from live_odoo import TOP, LiveOdoo, free_port, odoo_command
 import psycopg2
 import pytest
 import requests
-from test_mail_e2e import HOST, POSTFIX_SERVICES, ensure_packages, port_open, run, wait_port
+from test_mail_e2e import (
+    EXAMPLES,
+    HOST,
+    POSTFIX_SERVICES,
+    ensure_packages,
+    port_open,
+    run,
+    template,
+    wait_port,
+)
 from test_policyd import TcpProxy
 
 POLICY_PORT = int(os.environ.get("EMBOUX_POLICY_E2E_PORT", "10041"))
@@ -53,6 +66,16 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 ROLE = f"emboux_policyd_e2e_{os.getpid()}"
 # make test's marker secret when there is one: its logs are searched for it
 ROLE_PASSWORD = os.environ.get("EMBOUX_TEST_SECRET") or secrets.token_urlsafe(18)
+# the mail servers' read-only role (Dovecot's passdb, the sender login map)
+MS_ROLE = f"emboux_ms_policy_e2e_{os.getpid()}"
+MS_PASSWORD = secrets.token_urlsafe(18)
+# the mailboxes that log in on submission (tenant A: sender.test and
+# unverified.test; tenant B: other.test, whose bea is the catch-all)
+PASSWORDS = {
+    "alice@sender.test": "alice password 1",
+    "bob@unverified.test": "bob password 12",
+    "bea@other.test": "bea password 123",
+}
 
 
 def odoo_shell(live, script):
@@ -114,22 +137,150 @@ def role_dsn(live, port=PROXY_PORT, user=ROLE):
     )
 
 
-class Submission:
-    """A private Postfix with one submission-like smtpd using the policy."""
+def submission_options(maps, auth_socket):
+    """The ``-o name=value`` lines of the submission service in
+    mailserver/postfix/master.cf.notes, for this test: without the TLS ones
+    (the test speaks plain SMTP on the loopback), with the test's map
+    folder, Dovecot socket and policy port."""
+    notes = (EXAMPLES / "postfix" / "master.cf.notes").read_text()
+    block = notes[notes.index("submission inet n") :].split("\n\n")[0]
+    options = re.findall(r"^\s+-o (\w+)=(.*)$", block, flags=re.MULTILINE)
+    assert {name for name, _value in options} >= {
+        "smtpd_sasl_auth_enable",
+        "smtpd_client_restrictions",
+        "smtpd_sender_restrictions",
+        "smtpd_relay_restrictions",
+        "smtpd_recipient_restrictions",
+        "smtpd_end_of_data_restrictions",
+    }, options
+    lines = []
+    for name, value in options:
+        if name.startswith("smtpd_tls_"):
+            continue
+        value = value.replace("/etc/postfix/emboux/", f"{maps}/")
+        value = value.replace("127.0.0.1:10040", f"{HOST}:{POLICY_PORT}")
+        if name == "smtpd_sasl_path":
+            value = str(auth_socket)
+        lines.append(f"  -o {name}={value}")
+    return lines
 
-    def __init__(self, tmp):
-        self.dir = tmp / "postfix"
-        self.spool = tmp / "postfix-spool"
-        self.data = tmp / "postfix-data"
-        self.log = tmp / "postfix.log"
+
+class Dovecot:
+    """A private Dovecot answering SASL logins only (no IMAP, no LMTP),
+    configured from mailserver/dovecot/ on the suite's views."""
+
+    def __init__(self, tmp, db):
+        self.dir = tmp / "dovecot"
+        self.conf = self.dir / "dovecot.conf"
+        self.log = tmp / "dovecot.log"
+        self.socket = self.dir / "run" / "postfix-auth"
+        self.db = db
         self.started = False
 
     def configure(self):
         self.dir.mkdir()
+        for sub in ("run", "state"):
+            (self.dir / sub).mkdir()
+        sql_conf = self.dir / "dovecot-sql.conf.ext"
+        sql_conf.write_text(
+            template(
+                (EXAMPLES / "dovecot" / "dovecot-sql.conf.ext").read_text(),
+                {
+                    r"^connect\s*=.*$": (
+                        f"connect = host={HOST} port=5432 dbname={self.db} "
+                        f"user={MS_ROLE} password={MS_PASSWORD}"
+                    )
+                },
+            )
+        )
+        sql_conf.chmod(0o600)
+        (self.dir / "99-emboux.conf").write_text(
+            template(
+                (EXAMPLES / "dovecot" / "99-emboux.conf").read_text(),
+                {
+                    r"/etc/dovecot/dovecot-sql.conf.ext": str(sql_conf),
+                    r"^mail_uid\s*=.*$": "mail_uid = nobody",
+                    r"^mail_gid\s*=.*$": "mail_gid = nogroup",
+                    r"^protocols\s*=.*$": "protocols = none",
+                    # relative to base_dir
+                    r"/var/spool/postfix/private/dovecot-lmtp": "postfix-lmtp",
+                    r"/var/spool/postfix/private/auth": self.socket.name,
+                },
+            )
+        )
+        self.conf.write_text(f"""\
+# private instance of the policy end-to-end test: SASL for Postfix only
+base_dir = {self.dir / "run"}
+state_dir = {self.dir / "state"}
+instance_name = emboux-policy-e2e-{os.getpid()}
+log_path = {self.log}
+listen = {HOST}
+ssl = no
+disable_plaintext_auth = no
+default_internal_user = dovecot
+default_login_user = dovenull
+auth_failure_delay = 0
+!include {self.dir / "99-emboux.conf"}
+""")
+
+    def start(self):
+        with open(self.dir / "start.out", "w") as out:
+            proc = subprocess.run(
+                ["dovecot", "-c", str(self.conf)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
+                check=False,
+            )
+        self.started = True
+        if proc.returncode != 0:
+            pytest.fail(f"dovecot did not start: {(self.dir / 'start.out').read_text()}")
+        deadline = time.monotonic() + 20
+        while not self.socket.exists():
+            assert time.monotonic() < deadline, f"no {self.socket}"
+            time.sleep(0.1)
+
+    def stop(self):
+        if self.started:
+            subprocess.run(
+                ["dovecot", "-c", str(self.conf), "stop"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+
+
+class Submission:
+    """A private Postfix with one submission smtpd as master.cf.notes says."""
+
+    def __init__(self, tmp, db, auth_socket):
+        self.dir = tmp / "postfix"
+        self.maps = self.dir / "emboux"
+        self.spool = tmp / "postfix-spool"
+        self.data = tmp / "postfix-data"
+        self.log = tmp / "postfix.log"
+        self.db = db
+        self.auth_socket = auth_socket
+        self.started = False
+
+    def configure(self):
+        self.maps.mkdir(parents=True)
+        for name in ("sender_login_maps.cf", "recipient_access.cf"):
+            text = template(
+                (EXAMPLES / "postfix" / name).read_text(),
+                {
+                    r"^hosts\s*=.*$": f"hosts = inet:{HOST}:5432",
+                    r"^user\s*=.*$": f"user = {MS_ROLE}",
+                    r"^password\s*=.*$": f"password = {MS_PASSWORD}",
+                    r"^dbname\s*=.*$": f"dbname = {self.db}",
+                },
+            )
+            (self.maps / name).write_text(text)
+            (self.maps / name).chmod(0o644)
         self.spool.mkdir(mode=0o755)
         self.data.mkdir(mode=0o700)
         subprocess.run(["chown", "postfix:postfix", str(self.data)], check=True)
-        policy = f"check_policy_service inet:{HOST}:{POLICY_PORT}"
         (self.dir / "main.cf").write_text(f"""\
 compatibility_level = 3.6
 queue_directory = {self.spool}
@@ -148,13 +299,16 @@ smtputf8_enable = no
 default_transport = discard:policy end-to-end test
 relay_transport = discard:policy end-to-end test
 local_transport = discard:policy end-to-end test
-# what mailserver/postfix/master.cf.notes sets on the submission services
-smtpd_recipient_restrictions = {policy}, permit_mynetworks, reject
-smtpd_end_of_data_restrictions = {policy}
+# as mailserver/postfix/main.cf.sh sets it
+smtpd_sender_login_maps = pgsql:{self.maps}/sender_login_maps.cf
 smtpd_policy_service_default_action = 451 4.3.5 Policy service unavailable
 smtpd_policy_service_max_idle = 10s
 """)
-        services = [f"{HOST}:{SUBMIT_PORT} inet n - n - - smtpd", *POSTFIX_SERVICES]
+        services = [
+            f"{HOST}:{SUBMIT_PORT} inet n - n - - smtpd",
+            *submission_options(self.maps, self.auth_socket),
+            *POSTFIX_SERVICES,
+        ]
         (self.dir / "master.cf").write_text("\n".join(services) + "\n")
 
     def start(self):
@@ -195,27 +349,50 @@ def stack():
     tmp.chmod(0o755)  # the postfix user walks into it
     # the policy role: created by the suite at install, as in production
     # (emboux_policyd_db_role / emboux_policyd_db_password)
-    role_env = {"EMBOUX_POLICYD_DB_ROLE": ROLE, "EMBOUX_POLICYD_DB_PASSWORD": ROLE_PASSWORD}
+    role_env = {
+        "EMBOUX_POLICYD_DB_ROLE": ROLE,
+        "EMBOUX_POLICYD_DB_PASSWORD": ROLE_PASSWORD,
+        "EMBOUX_MAILSERVER_DB_ROLE": MS_ROLE,
+        "EMBOUX_MAILSERVER_DB_PASSWORD": MS_PASSWORD,
+    }
     live = LiveOdoo(tmp, f"emboux_policy_e2e_{os.getpid()}", TOKEN, ODOO_PORT, extra_env=role_env)
-    postfix = Submission(tmp)
+    dovecot = Dovecot(tmp, live.db)
+    postfix = Submission(tmp, live.db, dovecot.socket)
     proxy = TcpProxy(PROXY_PORT)
     daemon = None
     try:
         live.install()
         live.start()
         master = {"Authorization": f"Bearer {TOKEN}"}
-        for name in ("sender.test", "unverified.test"):
-            response = requests.post(live.url("/domains/"), json={"name": name}, headers=master)
+        odoo_shell(
+            live,
+            "for ref in ('policy-e2e-a', 'policy-e2e-b'):\n"
+            "    env['emboux.tenant']._get_or_create(ref)\n",
+        )
+        for name, tenant in (
+            ("sender.test", "policy-e2e-a"),
+            ("unverified.test", "policy-e2e-a"),
+            ("other.test", "policy-e2e-b"),
+        ):
+            response = requests.post(
+                live.url("/domains/"), json={"name": name, "partner_ref": tenant}, headers=master
+            )
             assert response.status_code == 201, response.text
         # verification comes from the mail provider; set it as the
         # provider's answer would, tier "free" (100 a day), no warm-up
         odoo_shell(
             live,
-            "d = env['emboux.domain']._find_by_name('sender.test')\n"
-            "d.write({'warmup_profile': False})\n"
-            "d._set_verification('verified')\n"
+            "for name in ('sender.test', 'other.test'):\n"
+            "    d = env['emboux.domain']._find_by_name(name)\n"
+            "    d.write({'warmup_profile': False})\n"
+            "    d._set_verification('verified')\n"
             "env['emboux.suppression'].create("
-            "{'email': 'bounced@example.org', 'reason': 'bounce'})\n",
+            "{'email': 'bounced@example.org', 'reason': 'bounce'})\n"
+            f"passwords = {PASSWORDS!r}\n"
+            "for email, password in passwords.items():\n"
+            "    env['emboux.mailbox'].create({'email': email, 'password': password})\n"
+            "env['emboux.mailbox']._find_by_email('bea@other.test').catch_all = True\n"
+            "env['emboux.alias'].upsert('info@sender.test', 'alice@sender.test')\n",
         )
         proxy.start()
         config = daemon_config(
@@ -234,6 +411,8 @@ def stack():
             stderr=subprocess.STDOUT,
         )
         wait_port(POLICY_PORT)
+        dovecot.configure()
+        dovecot.start()
         postfix.configure()
         postfix.start()
         yield {
@@ -246,6 +425,7 @@ def stack():
         }
     finally:
         postfix.stop()
+        dovecot.stop()
         if daemon:
             daemon.terminate()
             daemon.wait(timeout=10)
@@ -253,7 +433,7 @@ def stack():
         live.stop()
         live.drop()
         if not os.environ.get("EMBOUX_LIVE_KEEP_DB"):
-            for role in (ROLE, f"{ROLE}_np"):
+            for role in (ROLE, f"{ROLE}_np", MS_ROLE):
                 subprocess.run(
                     ["psql", "-d", "postgres", "-qc", f'DROP ROLE IF EXISTS "{role}"'],
                     capture_output=True,
@@ -265,10 +445,19 @@ def stack():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def send(sender, recipients, body="Hello"):
-    """Send one message; (code, message) of the refusal, or None when sent."""
+OWN = object()
+
+
+def send(sender, recipients, body="Hello", login=OWN):
+    """Send one message, logged in as ``login`` (by default the sender's
+    mailbox, or alice@sender.test when the sender has none; None: not
+    logged in); (code, message) of the refusal, or None when sent."""
+    if login is OWN:
+        login = sender if sender in PASSWORDS else "alice@sender.test"
     message = f"From: {sender}\r\nTo: {', '.join(recipients)}\r\nSubject: test\r\n\r\n{body}\r\n"
     with smtplib.SMTP(HOST, SUBMIT_PORT, timeout=30) as smtp:
+        if login:
+            smtp.login(login, PASSWORDS[login])
         try:
             refused = smtp.sendmail(sender, recipients, message)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -315,10 +504,94 @@ def test_unverified_and_foreign_senders_are_refused(stack):
     code, text = send("bob@unverified.test", ["a@example.org"])
     assert code == 554 and "not verified" in text, text
     assert outbound(stack, "unverified.test")["sent_today"] == 0
-    # refused at RCPT already: no message data is even sent
+    # a sender address no mailbox owns never reaches the policy service:
+    # Postfix refuses it at RCPT (reject_sender_login_mismatch)
     refused = send("eve@elsewhere.example", ["a@example.org"])
     code, text = refused["a@example.org"]
-    assert code == 554 and "not hosted here" in text, text
+    assert code == 553 and text.startswith("5.7.1 <eve@elsewhere.example>"), text
+    # the policy's own answer for a domain not hosted here, asked directly
+    answer = policy_request(
+        "request=smtpd_access_policy\nprotocol_state=RCPT\n"
+        "sender=eve@elsewhere.example\nrecipient=a@example.org\n\n"
+    )
+    assert answer.startswith("action=554 5.7.1") and "not hosted here" in answer, answer
+
+
+def policy_request(request):
+    """One request to the daemon; its first answer line."""
+    with socket.create_connection((HOST, POLICY_PORT), timeout=10) as sock:
+        sock.sendall(request.encode())
+        answer = b""
+        while b"\n\n" not in answer:
+            chunk = sock.recv(4096)
+            assert chunk, answer
+            answer += chunk
+    return answer.decode().split("\n")[0]
+
+
+def test_mailbox_may_not_send_as_another_tenants_address(stack):
+    """alice (tenant A) logged in on submission, sending as bea@other.test
+    (tenant B): 553 5.7.1 at RCPT, before the policy service counts
+    anything; B's counters do not move (nor A's)."""
+    before_a, before_b = outbound(stack)["sent_today"], outbound(stack, "other.test")["sent_today"]
+    refused = send("bea@other.test", ["a@example.org", "b@example.org"], login="alice@sender.test")
+    assert set(refused) == {"a@example.org", "b@example.org"}, refused
+    code, text = refused["a@example.org"]
+    assert code == 553, (code, text)
+    assert text == (
+        "5.7.1 <bea@other.test>: Sender address rejected: not owned by user alice@sender.test"
+    ), text
+    assert outbound(stack, "other.test")["sent_today"] == before_b
+    assert outbound(stack)["sent_today"] == before_a
+    # and the other way round
+    code, text = send("alice@sender.test", ["a@example.org"], login="bea@other.test")[
+        "a@example.org"
+    ]
+    assert code == 553 and "not owned by user bea@other.test" in text, text
+    assert outbound(stack)["sent_today"] == before_a
+    # B's own mailbox sends and is counted on B's domain
+    assert send("bea@other.test", ["a@example.org"]) is None
+    assert outbound(stack, "other.test")["sent_today"] == before_b + 1
+
+
+def test_own_alias_is_allowed_and_counted_on_its_domain(stack):
+    before = outbound(stack)["sent_today"]
+    assert send("info@sender.test", ["a@example.org"], login="alice@sender.test") is None
+    assert outbound(stack)["sent_today"] == before + 1
+
+
+def test_catch_all_owner_sends_only_as_itself(stack):
+    """bea receives every unknown address of other.test, and may send as
+    none of them."""
+    before = outbound(stack, "other.test")["sent_today"]
+    code, text = send("anything@other.test", ["a@example.org"], login="bea@other.test")[
+        "a@example.org"
+    ]
+    assert code == 553 and "not owned by user bea@other.test" in text, text
+    assert outbound(stack, "other.test")["sent_today"] == before
+
+
+def test_unauthenticated_client_learns_nothing(stack):
+    """Not logged in: the same refusal for a suppressed recipient as for any
+    other, whatever the sender (hosted or not); the policy service is never
+    asked and nothing is counted."""
+    log = stack["tmp"] / "policyd.log"
+    before_log = log.read_text().count("bounced@example.org")
+    before = outbound(stack)["sent_today"]
+    answers = set()
+    for sender in ("alice@sender.test", "eve@elsewhere.example", "nobody@sender.test"):
+        refused = send(sender, ["bounced@example.org", "c@example.org"], login=None)
+        assert set(refused) == {"bounced@example.org", "c@example.org"}, refused
+        answers.update(refused.values())
+    assert len(answers) == 1, answers
+    code, text = answers.pop()
+    assert code == 554 and "Client host rejected: Access denied" in text, text
+    assert "suppress" not in text and "bounced" not in text, text
+    assert log.read_text().count("bounced@example.org") == before_log
+    assert outbound(stack)["sent_today"] == before
+    # the same client, logged in, gets the suppression answer
+    code, text = send("alice@sender.test", ["bounced@example.org"])["bounced@example.org"]
+    assert code == 550 and "suppression list" in text, text
 
 
 def test_hourly_limit_defers_and_is_never_exceeded(stack):

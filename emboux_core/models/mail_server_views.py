@@ -1,7 +1,7 @@
 """The SQL views that Postfix and Dovecot read, and their read-only role.
 
 Postfix (``pgsql:`` lookup tables) and Dovecot (SQL passdb/userdb) never see
-the suite's tables: they read five views, through a PostgreSQL role that may
+the suite's tables: they read six views, through a PostgreSQL role that may
 SELECT those views and nothing else. The views run with their owner's rights
 (the Odoo database user), so the role needs no right on the base tables.
 
@@ -22,7 +22,7 @@ drop the dependent views (``odoo.tools.sql.drop_depending_views``) while
 emboux_core's ``init()`` does not run. ``_register_hook()`` (run once per
 registry load, i.e. at every start) therefore calls
 ``_apply_mailserver_grants(only_if_needed=True)``: two cheap catalog queries
-check that the five views exist and that the role (when it exists) may use
+check that the six views exist and that the role (when it exists) may use
 them, and the views are rebuilt or the grants applied when not. A failure
 there is a warning, never a failed registry load. ``make mailserver-grants``
 (scripts/mailserver_grants.sh, an ``odoo shell`` beside the running server)
@@ -37,7 +37,7 @@ default ``emboux_mailserver``), password from
 password, the role is created (or its password reset) as a plain LOGIN role;
 that needs CREATEROLE, and without it the suite logs a warning and goes on
 (a DBA can create the role by hand). Whenever the role exists, it gets
-CONNECT on the database, USAGE on the schema and SELECT on the five views,
+CONNECT on the database, USAGE on the schema and SELECT on the six views,
 and every other right on the schema's tables, views and sequences is revoked
 from it. A role with SUPERUSER, CREATEROLE or CREATEDB is refused (neither
 its password is set nor is it granted anything, an error is logged).
@@ -103,6 +103,31 @@ VIEWS = {
         SELECT m.email::varchar, m.email::varchar
           FROM emboux_mailbox m
          WHERE m.active
+    """,
+    # smtpd_sender_login_maps (reject_sender_login_mismatch on submission):
+    # sender address -> a SASL login (a mailbox address) that may use it as
+    # envelope sender; one row per pair, Postfix joins the rows with commas.
+    # An active mailbox owns its own address; an alias (never a catch-all)
+    # whose destination is an active mailbox lets that mailbox send as the
+    # alias's source. A catch-all grants nothing: no '@domain' row at all,
+    # since Postfix looks up '@domain' after 'user@domain' and such a row
+    # would let the catch-all's owner send as any address of the domain
+    # that has no row of its own (a future mailbox's, a mistyped one's).
+    # Rows only for active domains (a suspended domain's mailboxes cannot
+    # log in anyway, and its aliases are off).
+    "emboux_postfix_sender_logins": """
+        SELECT m.email::varchar AS sender, m.email::varchar AS login
+          FROM emboux_mailbox m
+          JOIN emboux_domain d ON d.id = m.domain_id
+         WHERE m.active AND d.status = 'active'
+        UNION
+        SELECT a.source::varchar, m.email::varchar
+          FROM emboux_alias a
+          JOIN emboux_domain d ON d.id = a.domain_id
+          JOIN emboux_mailbox m ON m.email = a.destination
+          JOIN emboux_domain md ON md.id = m.domain_id
+         WHERE left(a.source, 1) <> '@' AND d.status = 'active'
+           AND m.active AND md.status = 'active'
     """,
     # check_recipient_access: recipients of a suspended domain get a 4xx.
     "emboux_postfix_recipient_access": f"""

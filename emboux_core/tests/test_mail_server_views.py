@@ -123,6 +123,92 @@ class TestMailServerViews(TransactionCase):
         self.carol.catch_all = False
         self.assertEqual(self.postfix_resolve("nobody@views-b.test"), [])
 
+    # smtpd_sender_login_maps ---------------------------------------------
+    def sender_logins(self, key):
+        """The query of mailserver/postfix/sender_login_maps.cf: the rows
+        Postfix joins with commas."""
+        return sorted(
+            r[0]
+            for r in self.query(
+                "SELECT login FROM emboux_postfix_sender_logins WHERE sender = %s", key
+            )
+        )
+
+    def may_send_as(self, login, sender):
+        """reject_sender_login_mismatch: the owners of the first key found
+        (user@domain, then @domain: smtpd_sender_login_maps in postconf(5))
+        must include the SASL login."""
+        owners = self.sender_logins(sender) or self.sender_logins("@" + sender.split("@")[1])
+        return login in owners
+
+    def test_sender_logins_own_address_and_aliases(self):
+        for mailbox in ("alice@views-a.test", "carol@views-b.test", "erin@views-b.test"):
+            self.assertEqual(self.sender_logins(mailbox), [mailbox])
+        # an alias lets the mailbox it delivers to send as its source
+        self.assertEqual(self.sender_logins("info@views-a.test"), ["alice@views-a.test"])
+        self.assertTrue(self.may_send_as("alice@views-a.test", "info@views-a.test"))
+        # an alias to an outside address grants nobody
+        self.assertEqual(self.sender_logins("ext@views-a.test"), [])
+        # several destinations: each mailbox among them (not the outside one)
+        Alias = self.env["emboux.alias"]
+        for destination in ("carol@views-b.test", "erin@views-b.test", "x@elsewhere.example"):
+            Alias.upsert("team@views-b.test", destination)
+        self.assertEqual(
+            self.sender_logins("team@views-b.test"), ["carol@views-b.test", "erin@views-b.test"]
+        )
+        # the alias's owner decides: an alias of views-a.test to a mailbox of
+        # views-b.test lets that mailbox send as the views-a.test address
+        Alias.upsert("partner@views-a.test", "erin@views-b.test")
+        self.assertTrue(self.may_send_as("erin@views-b.test", "partner@views-a.test"))
+        # removing the alias takes the right away
+        Alias._find_by_source("partner@views-a.test").unlink()
+        self.assertFalse(self.may_send_as("erin@views-b.test", "partner@views-a.test"))
+
+    def test_sender_logins_refuse_other_addresses(self):
+        # another tenant's address, another mailbox of the same domain
+        self.assertFalse(self.may_send_as("alice@views-a.test", "erin@views-b.test"))
+        self.assertFalse(self.may_send_as("erin@views-b.test", "alice@views-a.test"))
+        self.assertFalse(self.may_send_as("erin@views-b.test", "carol@views-b.test"))
+        # an address nobody owns: no row, Postfix refuses every login
+        self.assertEqual(self.sender_logins("nobody@views-a.test"), [])
+        self.assertFalse(self.may_send_as("alice@views-a.test", "nobody@views-a.test"))
+
+    def test_sender_logins_catch_all_grants_nothing(self):
+        # carol is views-b.test's catch-all: she receives any unknown address,
+        # but sends only as her own address and her explicit aliases
+        self.assertEqual(self.postfix_alias("@views-b.test"), ["carol@views-b.test"])
+        self.assertFalse(self.may_send_as("carol@views-b.test", "nobody@views-b.test"))
+        self.assertFalse(self.may_send_as("carol@views-b.test", "erin@views-b.test"))
+        self.assertTrue(self.may_send_as("carol@views-b.test", "carol@views-b.test"))
+        # no '@domain' key at all (Postfix's last lookup), nor a bare user
+        self.assertFalse(
+            self.query(
+                "SELECT 1 FROM emboux_postfix_sender_logins"
+                " WHERE sender LIKE %s OR sender NOT LIKE %s",
+                "@%",
+                "_%@_%",
+            )
+        )
+
+    def test_sender_logins_inactive_and_suspended(self):
+        # an inactive mailbox owns nothing, not even through an alias
+        self.env["emboux.alias"].upsert("old@views-a.test", "bob@views-a.test")
+        self.assertEqual(self.sender_logins("bob@views-a.test"), [])
+        self.assertEqual(self.sender_logins("old@views-a.test"), [])
+        # a suspended domain's mailboxes and aliases own nothing (they cannot
+        # log in either) until activation
+        self.assertEqual(self.sender_logins("dave@views-s.test"), [])
+        self.assertEqual(self.sender_logins("sales@views-s.test"), [])
+        self.dom_s.action_activate()
+        self.bob.active = True
+        self.assertEqual(self.sender_logins("dave@views-s.test"), ["dave@views-s.test"])
+        self.assertEqual(self.sender_logins("sales@views-s.test"), ["dave@views-s.test"])
+        self.assertEqual(self.sender_logins("old@views-a.test"), ["bob@views-a.test"])
+        # deactivating a mailbox takes its rights away at once
+        self.alice.active = False
+        self.assertEqual(self.sender_logins("alice@views-a.test"), [])
+        self.assertEqual(self.sender_logins("info@views-a.test"), [])
+
     def test_recipient_access_of_suspended_domain(self):
         rows = dict(
             self.query(
@@ -181,6 +267,8 @@ class TestMailServerViews(TransactionCase):
             ("emboux_postfix_domains", "domain"),
             ("emboux_postfix_mailboxes", "email"),
             ("emboux_postfix_aliases", "source"),
+            ("emboux_postfix_sender_logins", "sender"),
+            ("emboux_postfix_sender_logins", "login"),
             ("emboux_dovecot_users", "email"),
         ):
             self.assertFalse(

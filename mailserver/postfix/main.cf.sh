@@ -1,6 +1,6 @@
 #!/bin/sh
 # main.cf settings for Postfix as the inbound MX of the Emboux suite.
-# Run as root after copying the four *.cf lookup tables to /etc/postfix/emboux/.
+# Run as root after copying the six *.cf lookup tables to /etc/postfix/emboux/.
 # Set POSTCONF="postconf -c /path/to/config_dir" for a second instance.
 set -e
 : "${POSTCONF:=postconf}"
@@ -12,6 +12,11 @@ $POSTCONF -e "mydestination = localhost"
 $POSTCONF -e "virtual_mailbox_domains = pgsql:$EMBOUX_MAPS/virtual_mailbox_domains.cf"
 $POSTCONF -e "virtual_mailbox_maps = pgsql:$EMBOUX_MAPS/virtual_mailbox_maps.cf"
 $POSTCONF -e "virtual_alias_maps = pgsql:$EMBOUX_MAPS/virtual_alias_maps.cf"
+
+# Submission only (master.cf.notes): the SASL logins that own each envelope
+# sender address, for reject_sender_login_mismatch. No port 25 restriction
+# reads it.
+$POSTCONF -e "smtpd_sender_login_maps = pgsql:$EMBOUX_MAPS/sender_login_maps.cf"
 
 # Dovecot stores the mail: hand it over by LMTP (see master.cf.notes).
 $POSTCONF -e "virtual_transport = lmtp:unix:private/dovecot-lmtp"
