@@ -560,6 +560,14 @@ def test_own_alias_is_allowed_and_counted_on_its_domain(stack):
     assert outbound(stack)["sent_today"] == before + 1
 
 
+def test_null_sender_counts_against_the_login(stack):
+    """MAIL FROM:<> (a read receipt) is no way around the limits: counted
+    on the domain of the login that sent it."""
+    before = outbound(stack)["sent_today"]
+    assert send("", ["a@example.org"], login="alice@sender.test") is None
+    assert outbound(stack)["sent_today"] == before + 1
+
+
 def test_catch_all_owner_sends_only_as_itself(stack):
     """bea receives every unknown address of other.test, and may send as
     none of them."""
@@ -714,7 +722,7 @@ def test_policy_role_is_the_mail_hosts_only_credential(stack):
                     cur.execute(f"SELECT 1 FROM {table} LIMIT 1")
             cur.execute(
                 "SELECT action FROM emboux_policy_action('RCPT', 'alice@sender.test',"
-                " 'bounced@example.org', NULL, NULL)"
+                " 'bounced@example.org', NULL, NULL, NULL)"
             )
             assert cur.fetchone()[0].startswith("550 5.7.1 <bounced@example.org>")
     finally:

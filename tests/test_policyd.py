@@ -784,7 +784,7 @@ def test_role_may_execute_the_function_and_nothing_else(suite):
     assert "permission denied for function emboux_send_decision" in proc.stderr, proc.stderr
     proc = as_role(
         "SELECT action FROM emboux_policy_action('RCPT', 'a@sender.test',"
-        " 'bounced@example.org', NULL, NULL)"
+        " 'bounced@example.org', NULL, NULL, NULL)"
     )
     assert proc.returncode == 0 and proc.stdout.startswith("550 5.7.1"), proc.stderr
 

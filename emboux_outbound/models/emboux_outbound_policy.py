@@ -72,12 +72,13 @@ class EmbouxOutboundPolicy(models.AbstractModel):
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
-                "SELECT action, reason FROM emboux_policy_action(%s, %s, %s, %s, %s)",
+                "SELECT action, reason FROM emboux_policy_action(%s, %s, %s, %s, %s, %s)",
                 attrs.get("protocol_state") or "",
                 sender,
                 recipient,
                 max(1, _int(attrs.get("recipient_count"), 1)),
                 _int(attrs.get("size")),
+                _ascii_address((attrs.get("sasl_username") or "").strip(), normalize_email),
             ),
             log_exceptions=False,  # a serialization failure: Odoo retries
         )

@@ -69,9 +69,12 @@ FUNCTIONS = (
     "emboux_outbound_ensure_counters(integer[])",
     "emboux_send_decision(integer, integer, bigint, text[], timestamp)",
     "emboux_normalized_domain(text)",
-    "emboux_policy_action(text, text, text, integer, bigint)",
+    "emboux_policy_action(text, text, text, integer, bigint, text)",
 )
-POLICY_FUNCTION = "emboux_policy_action(text, text, text, integer, bigint)"
+POLICY_FUNCTION = "emboux_policy_action(text, text, text, integer, bigint, text)"
+# signatures of earlier versions, dropped at upgrade (CREATE OR REPLACE
+# with other arguments makes a second function beside the old one)
+OBSOLETE_FUNCTIONS = ("emboux_policy_action(text, text, text, integer, bigint)",)
 
 
 class EmbouxSendDecision(models.AbstractModel):
@@ -114,6 +117,8 @@ class EmbouxSendDecision(models.AbstractModel):
         settings, make the missing counter rows, then the policy role and
         its grants."""
         cr = self.env.cr
+        for signature in OBSOLETE_FUNCTIONS:
+            cr.execute(SQL("DROP FUNCTION IF EXISTS %s", SQL(signature)))
         body = SQL_FILE.read_text(encoding="utf-8")
         try:
             with cr.savepoint(flush=False):

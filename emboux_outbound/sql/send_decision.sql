@@ -295,18 +295,22 @@ $$;
 -- at END-OF-MESSAGE the message is counted once per accepted recipient
 -- (p_recipient_count) with its size, or refused: 4xx for a limit (the
 -- client retries later), 5xx for a domain that may not send at all. Any
--- other state, or a null sender (bounces): DUNNO. reason: the send
--- decision's (a refusal's, or the limit a soft enforcement let through).
+-- other state: DUNNO. A null sender (a bounce or a read receipt, MAIL
+-- FROM:<>) from an authenticated client counts against its login
+-- (p_sasl_username), so <> is no way around the limits; without a login
+-- (no submission client): DUNNO. reason: the send decision's (a
+-- refusal's, or the limit a soft enforcement let through).
 -- SECURITY DEFINER: the policy service's role may EXECUTE this and nothing
 -- else.
 CREATE OR REPLACE FUNCTION emboux_policy_action(
     p_protocol_state text, p_sender text, p_recipient text,
-    p_recipient_count integer, p_size bigint,
+    p_recipient_count integer, p_size bigint, p_sasl_username text,
     OUT action text, OUT reason text)
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     v_state text := upper(COALESCE(p_protocol_state, ''));
-    v_sender text := btrim(COALESCE(p_sender, ''));
+    v_sender text := COALESCE(NULLIF(btrim(COALESCE(p_sender, '')), ''),
+                              btrim(COALESCE(p_sasl_username, '')));
     v_domain text;
     v_domain_id integer;
     v_recipient text;

@@ -85,6 +85,21 @@ class TestPolicyActions(SendingCase):
         self.assertEqual(self.Policy._postfix_action({"request": "junk"}), "DUNNO")
         self.assertEqual(self.Policy._postfix_action(["not", "a", "dict"]), "DUNNO")
 
+    def test_null_sender_counts_against_the_login(self):
+        """MAIL FROM:<> (a read receipt) from an authenticated client is
+        counted on its login's domain, and refused over its limits: <> is
+        no way around them. Without a login: no opinion."""
+        action = self.action("END-OF-MESSAGE", sender="", recipient_count=2, size=10)
+        self.assertEqual(action, "DUNNO")
+        self.assertEqual(self.counters()["sent_today"], 2)
+        self.set_counters(sent_today=100)
+        action = self.action("END-OF-MESSAGE", sender="", recipient_count=1)
+        self.assertTrue(action.startswith("451 4.7.1 "), action)
+        self.assertEqual(
+            self.action("END-OF-MESSAGE", sender="", sasl_username="", recipient_count=1), "DUNNO"
+        )
+        self.assertEqual(self.counters()["sent_today"], 100)
+
     def test_malformed_numbers_count_one_message(self):
         self.assertEqual(self.action("END-OF-MESSAGE", recipient_count="many", size="-4"), "DUNNO")
         self.assertEqual(self.counters()["sent_today"], 1)

@@ -91,12 +91,13 @@ class TestSendDecisionSql(SendingCase):
         rows = self.as_role(
             role,
             SQL(
-                "SELECT action, reason FROM emboux_policy_action(%s, %s, %s, %s, %s)",
+                "SELECT action, reason FROM emboux_policy_action(%s, %s, %s, %s, %s, %s)",
                 "END-OF-MESSAGE",
                 "alice@acme.test",
                 "",
                 2,
                 1000,
+                "alice@acme.test",
             ),
         )
         self.assertEqual(rows, [("DUNNO", None)])
@@ -136,7 +137,8 @@ class TestSendDecisionSql(SendingCase):
             result = self.as_role(
                 role,
                 SQL(
-                    "SELECT * FROM emboux_policy_action('END-OF-MESSAGE', 'a@acme.test', '', 1, 0)"
+                    "SELECT * FROM emboux_policy_action("
+                    "'END-OF-MESSAGE', 'a@acme.test', '', 1, 0, '')"
                 ),
             )
         self.assertIs(result, DENIED)
@@ -170,7 +172,9 @@ class TestSendDecisionSql(SendingCase):
     # the functions --------------------------------------------------------
     def test_missing_function_recreated_at_registry_load(self):
         role = self.policyd_role()
-        self.env.cr.execute("DROP FUNCTION emboux_policy_action(text, text, text, integer, bigint)")
+        self.env.cr.execute(
+            "DROP FUNCTION emboux_policy_action(text, text, text, integer, bigint, text)"
+        )
         self.assertTrue(self.Decision._missing_functions())
         with (
             patch.dict(os.environ, {"EMBOUX_POLICYD_DB_ROLE": role}),
@@ -194,6 +198,19 @@ class TestSendDecisionSql(SendingCase):
         self.assertEqual(rows, [("acme.test",)])
         self.assertFalse(self.Decision._missing_functions())
 
+    def test_older_policy_function_dropped_on_upgrade(self):
+        """The five-argument function of before would stay beside the new
+        one (another signature is another function): the upgrade drops it."""
+        self.env.cr.execute(
+            "CREATE FUNCTION emboux_policy_action(text, text, text, integer, bigint,"
+            " OUT action text, OUT reason text) LANGUAGE sql AS $$ SELECT 'DUNNO', NULL $$"
+        )
+        self.Decision._setup_send_decision_sql()
+        rows = self.env.execute_query(
+            SQL("SELECT count(*) FROM pg_proc WHERE proname = 'emboux_policy_action'")
+        )
+        self.assertEqual(rows, [(1,)])
+
     def test_no_function_executable_by_public(self):
         for signature in FUNCTIONS:
             rows = self.env.execute_query(
@@ -208,7 +225,7 @@ class TestSendDecisionSql(SendingCase):
         rows = self.env.execute_query(
             SQL(
                 "SELECT prosecdef, proconfig FROM pg_proc WHERE oid = %s::regprocedure",
-                "emboux_policy_action(text, text, text, integer, bigint)",
+                "emboux_policy_action(text, text, text, integer, bigint, text)",
             )
         )
         secdef, proconfig = rows[0]

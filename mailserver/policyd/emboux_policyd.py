@@ -8,7 +8,7 @@ counters, and answers Postfix with the action the function chose:
 
     Postfix smtpd --(name=value lines)--> emboux_policyd --(one EXECUTE)-->
     PostgreSQL: emboux_policy_action(protocol_state, sender, recipient,
-                                     recipient_count, size)
+                                     recipient_count, size, sasl_username)
 
 The daemon keeps no rule and no counter: each decision is one statement,
 committed (autocommit) before Postfix reads the answer, so a crash never
@@ -79,13 +79,13 @@ DUNNO = "DUNNO"
 UNAVAILABLE = "451 4.3.0 Sending policy service unavailable, try again later"
 # one request is a few hundred bytes; refuse to buffer a runaway client
 MAX_REQUEST_BYTES = 64 * 1024
-FUNCTION = "emboux_policy_action(text,text,text,integer,bigint)"
+FUNCTION = "emboux_policy_action(text,text,text,integer,bigint,text)"
 STATEMENT = "emboux_policy"
 PREPARE = (
-    f"PREPARE {STATEMENT} (text, text, text, integer, bigint) AS "
-    "SELECT action, reason FROM emboux_policy_action($1, $2, $3, $4, $5)"
+    f"PREPARE {STATEMENT} (text, text, text, integer, bigint, text) AS "
+    "SELECT action, reason FROM emboux_policy_action($1, $2, $3, $4, $5, $6)"
 )
-EXECUTE = f"EXECUTE {STATEMENT} (%s, %s, %s, %s, %s)"
+EXECUTE = f"EXECUTE {STATEMENT} (%s, %s, %s, %s, %s, %s)"
 CHECK_QUERY = (
     "SELECT current_user, current_database(), f.p IS NOT NULL,"
     " f.p IS NOT NULL AND has_function_privilege(f.p, 'EXECUTE'),"
@@ -167,6 +167,8 @@ def policy_params(attrs):
         _text(attrs.get("recipient")),
         _whole(attrs.get("recipient_count"), INT4_MAX),
         _whole(attrs.get("size"), INT8_MAX),
+        # a null sender is counted against the login
+        ascii_sender(_text(attrs.get("sasl_username"))),
     )
 
 
