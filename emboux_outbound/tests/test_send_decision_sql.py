@@ -231,6 +231,8 @@ class TestSendDecisionSql(SendingCase):
         secdef, proconfig = rows[0]
         self.assertTrue(secdef)
         self.assertTrue(any(item.startswith("search_path=") for item in proconfig), proconfig)
+        # planned once per connection, not at every call
+        self.assertIn("plan_cache_mode=force_generic_plan", proconfig)
 
     def test_sender_domain_normalised_in_sql(self):
         cases = {
