@@ -34,6 +34,7 @@ import time
 from live_odoo import TOP, odoo_command
 import psycopg2
 import pytest
+from test_mail_e2e import port_open, wait_for
 
 DAEMON = TOP / "mailserver" / "policyd" / "emboux_policyd.py"
 HOST = "127.0.0.1"
@@ -127,22 +128,6 @@ def sent_today(name):
     return rows[0][0] if rows else 0
 
 
-def port_open(port):
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((HOST, port)) == 0
-
-
-def wait_until(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
-
-
 def request(state="END-OF-MESSAGE", **attrs):
     """One policy request as Postfix writes it."""
     values = {"request": "smtpd_access_policy", "protocol_state": state, **attrs}
@@ -215,7 +200,7 @@ class Daemon:
             stderr=subprocess.STDOUT,
         )
         if wait:
-            wait_until(
+            wait_for(
                 lambda: port_open(self.port) or self.proc.poll() is not None,
                 what=f"the daemon {self.name} to listen",
             )
@@ -658,7 +643,7 @@ def test_database_unreachable_then_back(suite, tmp, mode, answer):
             assert "WARNING answering DUNNO without a decision (on_database_error = dunno)" in line
             assert "database unreachable" in line
         proxy.start()  # back: the next requests are decided again
-        wait_until(
+        wait_for(
             lambda: (
                 client.ask(sender="d@sender.test", recipient_count=1) == "DUNNO"
                 and sent_today("sender.test") > before + 1
@@ -690,7 +675,7 @@ def test_start_while_database_unreachable(suite, tmp):
         assert "start-up check: database unreachable" in process.log()
         assert client.ask(sender="l@sender.test", queue_id="EARLY1") == UNAVAILABLE
         proxy.start()
-        wait_until(
+        wait_for(
             lambda: client.ask(
                 "RCPT", sender="l@sender.test", recipient="bounced@example.org"
             ).startswith("550 5.7.1"),

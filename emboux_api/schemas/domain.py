@@ -71,17 +71,14 @@ class DomainOut(BaseModel):
         for 1 domain as for 1,000: their columns in one query (prefetching;
         a list reads them with its search, ``RECORD_FIELDS``), their tenants
         in one, the counts in one grouped query per model (a compute batched
-        over the domains), the effective verification of the linked
-        subdomains set-based from the SQL view in one
-        (``_read_effective_outbound_sql``: the rule of the ``effective_*``
-        fields, which resolve the chain of parents one record at a time),
+        over the domains), the effective verification set-based from the
+        SQL view in one (``_read_effective_outbound_sql``: the rule of the
+        ``effective_*`` fields, which resolve the chain of parents one
+        record at a time),
         and one access check for all the parents."""
         if not domains:
             return []
-        # a domain without a parent is its own root (the view's first
-        # branch): only the linked ones need the view
-        linked = domains.filtered("parent_id")
-        effective = linked._read_effective_outbound_sql() if linked else {}
+        effective = domains._read_effective_outbound_sql()
         partner_refs = {tenant.id: tenant.partner_ref for tenant in domains.tenant_id}
         # a parent the caller may not read (another tenant's) stays unnamed
         parent_names = {
@@ -89,9 +86,7 @@ class DomainOut(BaseModel):
         }
         answers = []
         for domain in domains:
-            if not domain.parent_id:
-                status, via_parent = domain.verification_status, False
-            elif (row := effective.get(domain.id)) is not None:
+            if (row := effective.get(domain.id)) is not None:
                 status = row["verification_status"]
                 via_parent = row["inherited_from"] is not None and status == "verified"
             else:  # not in the table (a new record): the computes

@@ -362,19 +362,30 @@ class EmbouxMailServerViews(models.AbstractModel):
 
     @api.model
     def _grant_views(self, role):
-        """When ``role`` exists (and is a plain role: no SUPERUSER, CREATEROLE
-        or CREATEDB): revoke every right on the current schema's tables,
-        views and sequences, then grant CONNECT on the database, USAGE on
-        the schema and SELECT on the mail server views only. Returns True
-        when the grants were made."""
+        """:meth:`_grant_only` ``role`` SELECT on the mail server views."""
+        views = SQL(", ").join(SQL.identifier(name) for name in VIEWS)
+        return self._grant_only(
+            role,
+            SQL("GRANT SELECT ON %s TO %s", views, SQL.identifier(role)),
+            "the mail server views",
+        )
+
+    @api.model
+    def _grant_only(self, role, grant, what):
+        """The grants of a mail host's role: when ``role`` exists (and is a
+        plain role: no SUPERUSER, CREATEROLE or CREATEDB), revoke every right
+        on the current schema's tables, views, sequences and functions, run
+        ``grant`` (an SQL ``GRANT ... TO role``), then grant CONNECT on the
+        database and USAGE on the schema. ``what`` names the grant in the
+        log. Returns True when the grants were made."""
         info = self._role_info(role)
         if not info:
             return False
         if info[0] or info[1] or info[2]:
             _logger.error(
-                "PostgreSQL role %r has SUPERUSER, CREATEROLE or CREATEDB: not granting "
-                "it the mail server views",
+                "PostgreSQL role %r has SUPERUSER, CREATEROLE or CREATEDB: not granting it %s",
                 role,
+                what,
             )
             return False
         cr = self.env.cr
@@ -385,15 +396,12 @@ class EmbouxMailServerViews(models.AbstractModel):
                 for query in (
                     SQL("REVOKE ALL ON ALL TABLES IN SCHEMA %s FROM %s", schema, ident),
                     SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA %s FROM %s", schema, ident),
-                    SQL(
-                        "GRANT SELECT ON %s TO %s",
-                        SQL(", ").join(SQL.identifier(name) for name in VIEWS),
-                        ident,
-                    ),
+                    SQL("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA %s FROM %s", schema, ident),
+                    grant,
                 ):
                     cr.execute(query, log_exceptions=False)
         except psycopg2.errors.InsufficientPrivilege:
-            _logger.warning("Could not grant the mail server views to role %r", role, exc_info=True)
+            _logger.warning("Could not grant %s to role %r", what, role, exc_info=True)
             return False
         # PUBLIC usually has both already; a DBA may have revoked them
         database = self.env.execute_query(SQL("SELECT current_database()"))[0][0]
@@ -406,7 +414,7 @@ class EmbouxMailServerViews(models.AbstractModel):
                     cr.execute(query, log_exceptions=False)
             except psycopg2.errors.InsufficientPrivilege:
                 _logger.warning("Could not grant %s to role %r", query.code.split(" TO ")[0], role)
-        _logger.info("Role %r may read the mail server views only", role)
+        _logger.info("Role %r may use %s only", role, what)
         return True
 
     @api.model

@@ -1,7 +1,10 @@
 from contextlib import contextmanager
 import logging
 
+import psycopg2
+
 from odoo.tests import TransactionCase, new_test_user
+from odoo.tools import SQL
 
 
 class EmbouxCase(TransactionCase):
@@ -50,3 +53,20 @@ def all_logs_with_sql():
     finally:
         sql.setLevel(level)
         root.removeHandler(handler)
+
+
+def run_as_role(env, role, query):
+    """Run ``query`` as the PostgreSQL ``role`` (SET LOCAL ROLE inside the
+    test's transaction); the rows, or the exception class."""
+    cr = env.cr
+    env.flush_all()
+    try:
+        # a failed statement rolls the savepoint back, SET LOCAL with it
+        with cr.savepoint(flush=False):
+            cr.execute(SQL("SET LOCAL ROLE %s", SQL.identifier(role)))
+            cr.execute(query, log_exceptions=False)
+            rows = cr.fetchall() if cr.description else []
+            cr.execute("RESET ROLE")
+            return rows
+    except psycopg2.Error as exc:
+        return type(exc)

@@ -19,7 +19,7 @@ from odoo.tools import SQL, mute_logger
 from odoo.addons.emboux_core.models.mail_server_views import VIEWS, scram_sha256_verifier
 from odoo.addons.emboux_core.tools import verify_password
 
-from .common import all_logs_with_sql
+from .common import all_logs_with_sql, run_as_role
 
 LOGGER = "odoo.addons.emboux_core.models.mail_server_views"
 PASSWORD = "correct horse battery"
@@ -299,20 +299,7 @@ class TestMailServerViews(TransactionCase):
         return role
 
     def _as_role(self, role, query):
-        """Run ``query`` as ``role`` (SET LOCAL ROLE inside the test's
-        transaction); return the rows, or the exception class."""
-        cr = self.env.cr
-        self.env.flush_all()
-        try:
-            # a failed statement rolls the savepoint back, SET LOCAL with it
-            with cr.savepoint(flush=False):
-                cr.execute(SQL("SET LOCAL ROLE %s", SQL.identifier(role)))
-                cr.execute(query, log_exceptions=False)
-                rows = cr.fetchall() if cr.description else []
-                cr.execute("RESET ROLE")
-                return rows
-        except psycopg2.Error as exc:
-            return type(exc)
+        return run_as_role(self.env, role, query)
 
     def test_role_reads_views_only(self):
         role = self._new_role()

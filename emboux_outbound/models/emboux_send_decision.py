@@ -45,7 +45,6 @@ import logging
 from pathlib import Path
 
 import psycopg2
-import psycopg2.errors
 
 from odoo import api, models
 from odoo.tools import SQL
@@ -129,7 +128,7 @@ class EmbouxSendDecision(models.AbstractModel):
             for signature in reversed(FUNCTIONS):
                 cr.execute(SQL("DROP FUNCTION IF EXISTS %s", SQL(signature)))
             cr.execute(body)
-        schema = SQL.identifier(self._schema())
+        schema = SQL.identifier(self.env["emboux.mail.server.views"]._schema())
         cr.execute(
             SQL(
                 "ALTER FUNCTION %s SECURITY DEFINER SET search_path = %s, pg_temp",
@@ -205,10 +204,6 @@ class EmbouxSendDecision(models.AbstractModel):
             _logger.info("Sending settings written: %s", values)
         return bool(rows)
 
-    @api.model
-    def _schema(self):
-        return self.env.execute_query(SQL("SELECT current_schema()"))[0][0]
-
     # ------------------------------------------------------------------
     # the policy service's role
     # ------------------------------------------------------------------
@@ -256,37 +251,9 @@ class EmbouxSendDecision(models.AbstractModel):
 
     @api.model
     def _grant_policy_function(self, role):
-        """When ``role`` exists and is a plain role: revoke every right on
-        the schema's tables, sequences and functions, then grant CONNECT,
-        USAGE on the schema and EXECUTE on the policy function only."""
-        views = self.env["emboux.mail.server.views"]
-        info = views._role_info(role)
-        if not info:
-            return False
-        if info[0] or info[1] or info[2]:
-            _logger.error(
-                "PostgreSQL role %r has SUPERUSER, CREATEROLE or CREATEDB: not granting it "
-                "the policy function",
-                role,
-            )
-            return False
-        cr = self.env.cr
-        ident = SQL.identifier(role)
-        schema = SQL.identifier(self._schema())
-        database = self.env.execute_query(SQL("SELECT current_database()"))[0][0]
-        try:
-            with cr.savepoint(flush=False):
-                for query in (
-                    SQL("REVOKE ALL ON ALL TABLES IN SCHEMA %s FROM %s", schema, ident),
-                    SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA %s FROM %s", schema, ident),
-                    SQL("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA %s FROM %s", schema, ident),
-                    SQL("GRANT EXECUTE ON FUNCTION %s TO %s", SQL(POLICY_FUNCTION), ident),
-                    SQL("GRANT CONNECT ON DATABASE %s TO %s", SQL.identifier(database), ident),
-                    SQL("GRANT USAGE ON SCHEMA %s TO %s", schema, ident),
-                ):
-                    cr.execute(query, log_exceptions=False)
-        except psycopg2.errors.InsufficientPrivilege:
-            _logger.warning("Could not grant the policy function to role %r", role, exc_info=True)
-            return False
-        _logger.info("Role %r may execute the policy function only", role)
-        return True
+        """The policy role's grants (emboux_core's ``_grant_only``): EXECUTE
+        on the policy function, CONNECT and USAGE, nothing else."""
+        grant = SQL(
+            "GRANT EXECUTE ON FUNCTION %s TO %s", SQL(POLICY_FUNCTION), SQL.identifier(role)
+        )
+        return self.env["emboux.mail.server.views"]._grant_only(role, grant, "the policy function")

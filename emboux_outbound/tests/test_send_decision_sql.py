@@ -12,6 +12,8 @@ import psycopg2.errors
 from odoo.tests import tagged
 from odoo.tools import SQL, mute_logger
 
+from odoo.addons.emboux_core.tests.common import run_as_role
+
 from ..models.emboux_send_decision import FUNCTIONS
 from .sending_common import SendingCase
 
@@ -35,19 +37,7 @@ class TestSendDecisionSql(SendingCase):
         )
 
     def as_role(self, role, query):
-        """Run ``query`` as ``role`` inside the test's transaction; the rows,
-        or the exception class."""
-        cr = self.env.cr
-        self.env.flush_all()
-        try:
-            with cr.savepoint(flush=False):
-                cr.execute(SQL("SET LOCAL ROLE %s", SQL.identifier(role)))
-                cr.execute(query, log_exceptions=False)
-                rows = cr.fetchall() if cr.description else []
-                cr.execute("RESET ROLE")
-                return rows
-        except psycopg2.Error as exc:
-            return type(exc)
+        return run_as_role(self.env, role, query)
 
     def policyd_role(self):
         """A fresh policy role made as ``make policyd`` makes it."""
@@ -147,7 +137,7 @@ class TestSendDecisionSql(SendingCase):
     def test_role_with_createdb_is_not_granted(self):
         role = "emboux_pd_test_" + uuid.uuid4().hex[:12]
         self.env.cr.execute(SQL("CREATE ROLE %s LOGIN CREATEDB", SQL.identifier(role)))
-        with mute_logger("odoo.addons.emboux_outbound.models.emboux_send_decision"):
+        with mute_logger("odoo.addons.emboux_core.models.mail_server_views"):
             self.assertFalse(self.Decision._grant_policy_function(role))
         self.assertFalse(self.Decision._policy_role_ready(role))
 
