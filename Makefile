@@ -1,13 +1,16 @@
 # The two commands: `make run` and `make test`. See README.md.
 SHELL := /bin/bash
 
-.PHONY: run test bench setup lint pot clean mailserver-grants policyd
+.PHONY: run test e2e bench setup lint pot clean mailserver-grants policyd
 
 run: ## Install what is missing, create or upgrade the database, start Odoo on :8069
 	@bash scripts/run.sh
 
 test: ## Set up, run every addon's tests and tests/ on a throwaway database
 	@bash scripts/test.sh
+
+e2e: ## The slow whole-system checks of e2e/ (packaging into a bare Odoo), after make test
+	@bash scripts/setup.sh && .venv/bin/python -m pytest -q e2e -p no:cacheprovider
 
 bench: ## Benchmarks on a throwaway database: REST API figures, set-based work at 100,000 domains
 	@bash scripts/setup.sh && source scripts/common.sh && ensure_postgres && ensure_db_role \

@@ -14,7 +14,9 @@
         "security/emboux_api_security.xml",
         "data/fastapi_endpoint.xml",
     ],
-    "external_dependencies": {"python": ["fastapi", "pydantic", "fastapi_offline"]},
+    # packaging: Odoo needs it to read the version ranges of the fastapi
+    # addon's own manifest, which does not declare it
+    "external_dependencies": {"python": ["fastapi", "pydantic", "fastapi-offline", "packaging"]},
     "post_init_hook": "post_init_hook",
     "installable": True,
 }

@@ -68,7 +68,7 @@ install_odoo() {
 install_venv() {
     local stamp=$VENV/.requirements.sha
     local want
-    want=$(cat requirements.txt | sha256sum | cut -d' ' -f1)
+    want=$(cat requirements.txt requirements-odoo.txt | sha256sum | cut -d' ' -f1)
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
     [ -x "$VENV/bin/python" ] || { log "creating virtualenv $VENV"; "$PY" -m venv "$VENV"; }
     local site
