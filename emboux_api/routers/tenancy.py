@@ -1,12 +1,9 @@
 """API keys, tenants, usage and delta sync (the API contract)."""
 
-import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query, Response, status
 from fastapi.responses import JSONResponse
-
-from odoo.addons.emboux_saas.models.emboux_api_key import hash_token
 
 from ..dependencies import AuthenticatedCaller, CallerEnv, Paging, master_only, master_or_owner
 from ..routing import EmbouxRouter
@@ -91,23 +88,6 @@ def revoke_api_key(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _key_of_token(caller, token):
-    """The valid key of ``token`` that the caller may ask about: any for the
-    master, only the customer's own token (the one it authenticated with)
-    for a customer. Else empty: another tenant's key is never revealed."""
-    if caller.is_master:
-        Key = caller.env["emboux.api.key"]
-        found = Key.sudo().search(
-            [("key_hash", "=", hash_token(token)), *Key._valid_domain()], limit=1
-        )
-        return found.with_env(caller.env)
-    if caller.api_key and hmac.compare_digest(
-        token.encode("utf-8"), (caller.token or "").encode("utf-8")
-    ):
-        return caller.api_key
-    return caller.env["emboux.api.key"].browse()
-
-
 @keys_router.get(
     "/api-keys/{token}/usage",
     response_model=UsageOut,
@@ -143,7 +123,7 @@ def api_key_usage(
     own token only (the one it calls with): any other token, of its own
     tenant or another, answers 404, so the route never tells whether a
     token exists. Unknown, expired and revoked tokens: 404."""
-    key = _key_of_token(caller, token)
+    key = caller.env["emboux.api.key"]._for_usage(token, caller.api_key, caller.token)
     if not key:
         raise _not_found("API key")
     return JSONResponse(UsageOut.from_usage(key._usage(since=since)).as_json())
@@ -182,10 +162,5 @@ def update_tenant(tenant: Tenant, body: TenantIn) -> TenantOut:
     if quotas:
         tenant.set_quotas(**quotas)
     if body.name is not None:
-        name = body.name.strip()
-        if not name:
-            raise HTTPException(status_code=422, detail="name: must not be empty")
-        # the API's technical user does not read contacts: the master may
-        # rename any tenant's customer, so as superuser
-        tenant.sudo().partner_id.write({"name": name})
+        tenant.set_name(body.name)
     return TenantOut.from_record(tenant)

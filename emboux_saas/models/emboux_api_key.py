@@ -164,6 +164,26 @@ class EmbouxApiKey(models.Model):
         return key, token
 
     @api.model
+    def _for_usage(self, token, own_key=None, own_token=None):
+        """The valid key of ``token`` whose usage the caller may read
+        (``GET /api-keys/{token}/usage``): any for a master; for anyone
+        else only ``own_key``, the key it authenticated with, when
+        ``token`` is its token ``own_token``. Else empty: whether another
+        token exists is never revealed."""
+        if is_master(self.env):
+            found = self.sudo().search(
+                [("key_hash", "=", hash_token(token)), *self._valid_domain()], limit=1
+            )
+            return found.with_env(self.env)
+        if (
+            own_key
+            and own_token
+            and hmac.compare_digest(token.encode("utf-8"), own_token.encode("utf-8"))
+        ):
+            return own_key
+        return self.browse()
+
+    @api.model
     def _authenticate(self, token):
         """The valid key of ``token`` (not revoked, not expired), else an
         empty recordset. The stored hash is found by its index and compared

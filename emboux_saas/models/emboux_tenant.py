@@ -383,6 +383,18 @@ class EmbouxTenant(models.Model):
             self.write(vals)
         return True
 
+    def set_name(self, name):
+        """Rename the tenant's customer (``PUT /tenants/{partner_ref}``):
+        a manager only, a non-empty name."""
+        check_master(self.env)
+        self.ensure_one()
+        name = name.strip() if isinstance(name, str) else ""
+        if not name:
+            raise EmbouxInputError("name", self.env._("name: must not be empty"))
+        # a manager may rename any tenant's customer, contacts' rights aside
+        self.sudo().partner_id.write({"name": name})
+        return True
+
     def _quota_error(self, quota, limit, what):
         return EmbouxQuotaError(
             quota,

@@ -149,3 +149,25 @@ class TestTenant(SaasCase):
         self.assertEqual(self.tenant_a.mailbox_count, 1)
         self.assertEqual(self.tenant_a.alias_count, 1)
         self.assertEqual(self.tenant_a.active_key_count, 1)
+
+    def test_set_name(self):
+        self.tenant_a.set_name("  Acme Industries ")
+        self.assertEqual(self.tenant_a.partner_id.name, "Acme Industries")
+        for bad in ("", "   ", None, 12):
+            with self.assertRaises(EmbouxInputError, msg=repr(bad)) as cm:
+                self.tenant_a.set_name(bad)
+            self.assertEqual(cm.exception.field, "name")
+        # a customer, even of that tenant, may not rename it (a manager only)
+        with self.assertRaises(AccessError):
+            self.tenant_a.with_user(self.tenant_a.user_id).set_name("Mine now")
+        self.assertEqual(self.tenant_a.partner_id.name, "Acme Industries")
+
+    def test_key_for_usage(self):
+        # a manager finds any valid key by its token; a customer only its own
+        self.assertEqual(self.Key._for_usage(self.token_b), self.key_b)
+        as_a = self.Key.with_user(self.tenant_a.user_id)
+        self.assertEqual(as_a._for_usage(self.token_a, self.key_a, self.token_a), self.key_a)
+        self.assertFalse(as_a._for_usage(self.token_b, self.key_a, self.token_a))
+        self.assertFalse(as_a._for_usage(self.token_b))
+        self.key_b.action_revoke()
+        self.assertFalse(self.Key._for_usage(self.token_b), "a revoked key is not found")
