@@ -1,490 +1,90 @@
-"""End to end with the real mail servers: Debian's Postfix and Dovecot 2.3
-read the suite's SQL views, configured from the examples in mailserver/.
+"""End to end with the real mail servers: Debian's Postfix and Dovecot 2.3,
+set up the way mailserver/README.md tells an operator, read the suite's
+SQL views.
 
-The test installs the packages when they are missing (apt-get, as root),
-creates its own database with emboux_core, makes domains, mailboxes, aliases
-and a catch-all through the models' own methods (``odoo shell``), then runs a
-private Postfix (``postfix -c DIR``, smtpd on 127.0.0.1:2525) that hands mail
-by LMTP to a private Dovecot (``dovecot -c FILE``, LMTP on 127.0.0.1:24240,
-IMAP on 127.0.0.1:14300). Both connect to PostgreSQL as the read-only role
-the suite created, over 127.0.0.1 with its password. Nothing listens
-elsewhere, nothing leaves the machine, and everything is stopped and dropped
-at the end.
+The test installs the packages when they are missing (apt-get, as root,
+debconf's "No configuration"), creates its own database with emboux_core,
+makes domains, mailboxes, aliases and a catch-all through the models' own
+methods (``odoo shell``), then builds a private mail host with
+tests/mailhost.py: Debian's shipped configuration (master.cf with its
+chroot, no main.cf, Dovecot's conf.d with TLS) under a private root, the
+README's ``e2e: run`` blocks run as written on it (only the paths and the
+ports differ), Postfix started as Debian's unit does. smtpd listens on
+127.0.0.1:2525 (for 25), 2587 (587, STARTTLS) and 2465 (465, implicit
+TLS), Dovecot's IMAP on 127.0.0.1:14300 and 19930; delivery is LMTP on the
+unix socket in Postfix's spool, the submission logins go to Dovecot's auth
+socket there. Both read PostgreSQL as the read-only role the suite
+created, over 127.0.0.1 with its password. Nothing listens elsewhere,
+nothing leaves the machine, and everything is stopped and dropped at the
+end; the host's /etc/postfix, /etc/dovecot and ports are not touched (the
+snakeoil certificate and the system user vmail are made when missing, as
+the README says).
 
 Environment: EMBOUX_E2E_DB names the throwaway database (default
 emboux_mail_e2e_<pid>); EMBOUX_E2E_KEEP=1 keeps the temporary folder.
 """
 
 from email.message import EmailMessage
-import imaplib
-import json
 import os
 from pathlib import Path
 import re
-import secrets
 import shutil
 import smtplib
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 
+from mailhost import (
+    HOST,
+    PACKAGES,
+    TOP,
+    MailHost,
+    OdooDatabase,
+    ensure_packages,
+    run,
+    scratch_dir,
+    tls_context,
+    wait_for,
+)
 import psycopg2
 import pytest
 
-TOP = Path(__file__).resolve().parents[1]
-EXAMPLES = TOP / "mailserver"
-PYTHON = (
-    str(TOP / ".venv" / "bin" / "python")
-    if (TOP / ".venv" / "bin" / "python").exists()
-    else sys.executable
-)
-PACKAGES = [
-    "postfix",
-    "postfix-pgsql",
-    "dovecot-core",
-    "dovecot-imapd",
-    "dovecot-lmtpd",
-    "dovecot-pgsql",
-]
-HOST = "127.0.0.1"
-SMTP_PORT, LMTP_PORT, IMAP_PORT = 2525, 24240, 14300
+PORTS = {"smtp": 2525, "submission": 2587, "submissions": 2465, "imap": 14300, "imaps": 19930}
 SENDER = "sender@e2e-outside.invalid"
 PASSWORDS = {
     "alice@e2e-a.test": "alice password 1",
     "bob@e2e-a.test": "bob password 12",
     "carol@e2e-b.test": "carol password 1",
     "erin@e2e-b.test": "erin password 12",
+    "frank@e2e-b.test": "frank password 1",
     "dave@e2e-s.test": "dave password 12",
 }
 ALICE_NEW_PASSWORD = "alice changed it 2"
-# the daemons of a minimal private Postfix (master.cf, no chroot), after its smtpd
-POSTFIX_SERVICES = [
-    "pickup unix n - n 60 1 pickup",
-    "cleanup unix n - n - 0 cleanup",
-    "qmgr unix n - n 300 1 qmgr",
-    "rewrite unix - - n - - trivial-rewrite",
-    "bounce unix - - n - 0 bounce",
-    "defer unix - - n - 0 bounce",
-    "trace unix - - n - 0 bounce",
-    "verify unix - - n - 1 verify",
-    "flush unix n - n 1000? 0 flush",
-    "proxymap unix - - n - - proxymap",
-    "smtp unix - - n - - smtp",
-    "relay unix - - n - - smtp",
-    "showq unix n - n - - showq",
-    "error unix - - n - - error",
-    "retry unix - - n - - error",
-    "discard unix - - n - - discard",
-    "lmtp unix - - n - - lmtp",
-    "anvil unix - - n - 1 anvil",
-    "scache unix - - n - 1 scache",
-    "postlog unix-dgram n - n - 1 postlogd",
-]
 
 
-# --- helpers ------------------------------------------------------------------
-
-
-def run(cmd, check=True, timeout=120, **kwargs):
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
-    )
-    if check and proc.returncode != 0:
-        command = " ".join(map(str, cmd))
-        pytest.fail(
-            f"{command} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    return proc
-
-
-def missing_packages():
-    missing = []
-    for pkg in PACKAGES:
-        proc = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0 or "install ok installed" not in proc.stdout:
-            missing.append(pkg)
-    return missing
-
-
-def ensure_packages():
-    """apt-get install what is missing; the test fails (never skips) when it
-    cannot."""
-    missing = missing_packages()
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        pytest.fail(f"Debian packages {missing} are missing and installing them needs root")
-    if not shutil.which("apt-get"):
-        pytest.fail(f"Debian packages {missing} are missing and there is no apt-get")
-    subprocess.run(
-        ["debconf-set-selections"],
-        input="postfix postfix/main_mailer_type select No configuration\n",
-        text=True,
-        check=False,
-    )
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    # Keep the packages' own services (system-wide Dovecot on 143...) from
-    # starting: the test runs private instances.
-    policy = Path("/usr/sbin/policy-rc.d")
-    own_policy = not policy.exists()
-    if own_policy:
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-    try:
-        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, env=env, timeout=600, check=False
-        )
-        if proc.returncode != 0:
-            subprocess.run(
-                ["apt-get", "update", "-q"], capture_output=True, env=env, timeout=600, check=False
-            )
-            proc = subprocess.run(
-                cmd, capture_output=True, text=True, env=env, timeout=600, check=False
-            )
-    finally:
-        if own_policy:
-            policy.unlink(missing_ok=True)
-    if proc.returncode != 0 or missing_packages():
-        pytest.fail(
-            f"apt-get could not install {missing} (exit {proc.returncode}):\n"
-            f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
-        )
-
-
-def template(text, replacements):
-    for old, new in replacements.items():
-        text = re.sub(old, new, text, flags=re.MULTILINE)
-    return text
-
-
-def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
-
-
-def port_open(port):
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((HOST, port)) == 0
-
-
-def wait_port(port, timeout=20.0):
-    wait_for(lambda: port_open(port), timeout, f"port {port}")
-
-
-class Stack:
-    """The throwaway database, Postfix and Dovecot of this test run."""
+class Stack(OdooDatabase):
+    """The throwaway database of this test run, and its mail host."""
 
     def __init__(self, tmp):
-        self.tmp = tmp
-        self.db = os.environ.get("EMBOUX_E2E_DB") or f"emboux_mail_e2e_{os.getpid()}"
-        self.role = f"{self.db}_ms"
-        self.role_password = secrets.token_urlsafe(18)
-        self.mailroot = tmp / "vmail"
-        self.odoo_conf = tmp / "odoo.conf"
-        self.pf_dir = tmp / "postfix"
-        self.pf_spool = tmp / "postfix-spool"
-        self.pf_data = tmp / "postfix-data"
-        self.dc_dir = tmp / "dovecot"
-        self.dc_conf = self.dc_dir / "dovecot.conf"
-        self.started = []
-        self.install_log = ""
-
-    # --- Odoo ---------------------------------------------------------------
-    def odoo_env(self):
-        return dict(
-            os.environ,
-            EMBOUX_MAILSERVER_DB_ROLE=self.role,
-            EMBOUX_MAILSERVER_DB_PASSWORD=self.role_password,
-        )
-
-    def create_database(self):
-        self.odoo_conf.write_text("[options]\n")
-        proc = run(
-            [
-                PYTHON,
-                "-m",
-                "odoo",
-                "-c",
-                str(self.odoo_conf),
-                "-d",
-                self.db,
-                f"--addons-path={TOP}",
-                "-i",
-                "emboux_core",
-                "--stop-after-init",
-                "--no-http",
-                "--workers=0",
-                "--without-demo=all",
-                f"--data-dir={self.tmp / 'odoo-data'}",
-                "--log-level=info",
-            ],
-            env=self.odoo_env(),
-            timeout=300,
-        )
-        self.install_log = proc.stdout + proc.stderr
-
-    def odoo(self, script):
-        """Run ``script`` in ``odoo shell`` (it gets ``env``), commit, and
-        return what it passed to ``out(...)`` as JSON."""
-        code = (
-            "import json\n"
-            "def out(value):\n"
-            "    print('E2E-JSON:' + json.dumps(value), flush=True)\n"
-            + script
-            + "\nenv.cr.commit()\n"
-        )
-        proc = run(
-            [
-                PYTHON,
-                "-m",
-                "odoo",
-                "shell",
-                "-c",
-                str(self.odoo_conf),
-                "-d",
-                self.db,
-                f"--addons-path={TOP}",
-                "--no-http",
-                "--log-level=warn",
-            ],
-            input=code,
-            env=self.odoo_env(),
-            timeout=120,
-        )
-        found = [
-            line[len("E2E-JSON:") :]
-            for line in proc.stdout.splitlines()
-            if line.startswith("E2E-JSON:")
-        ]
-        return json.loads(found[-1]) if found else None
-
-    # --- configuration from mailserver/ ---------------------------------------
-    def postfix_map(self, name):
-        text = (EXAMPLES / "postfix" / name).read_text()
-        return template(
-            text,
-            {
-                r"^hosts\s*=.*$": f"hosts = inet:{HOST}:5432",
-                r"^user\s*=.*$": f"user = {self.role}",
-                r"^password\s*=.*$": f"password = {self.role_password}",
-                r"^dbname\s*=.*$": f"dbname = {self.db}",
-            },
-        )
-
-    def configure_postfix(self):
-        maps = self.pf_dir / "emboux"
-        maps.mkdir(parents=True)
-        for name in (
-            "virtual_mailbox_domains.cf",
-            "virtual_mailbox_maps.cf",
-            "virtual_alias_maps.cf",
-            "recipient_access.cf",
-            "sender_login_maps.cf",
-        ):
-            (maps / name).write_text(self.postfix_map(name))
-            (maps / name).chmod(0o644)
-        self.pf_spool.mkdir(mode=0o755)
-        self.pf_data.mkdir(mode=0o700)
-        shutil.chown(self.pf_data, "postfix", "postfix")
-        (self.pf_dir / "main.cf").write_text(f"""\
-compatibility_level = 3.6
-queue_directory = {self.pf_spool}
-data_directory = {self.pf_data}
-maillog_file = {self.tmp / "postfix.log"}
-maillog_file_prefixes = {self.tmp}
-myhostname = mx.e2e.invalid
-mydomain = e2e.invalid
-myorigin = $myhostname
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-biff = no
-smtputf8_enable = no
-relayhost =
-default_transport = error:outbound mail is off in the end-to-end test
-relay_transport = error:outbound mail is off in the end-to-end test
-lmtp_connection_cache_on_demand = no
-queue_run_delay = 2s
-minimal_backoff_time = 2s
-""")
-        # main.cf settings of the example, as documented: postconf -e lines
-        env = dict(os.environ, POSTCONF=f"postconf -c {self.pf_dir}", EMBOUX_MAPS=str(maps))
-        run(["sh", str(EXAMPLES / "postfix" / "main.cf.sh")], env=env)
-        run(
-            [
-                "postconf",
-                "-c",
-                str(self.pf_dir),
-                "-e",
-                f"virtual_transport = lmtp:inet:{HOST}:{LMTP_PORT}",
-            ]
-        )
-        # a minimal master.cf: no chroot, smtpd on the loopback test port only
-        services = [f"{HOST}:{SMTP_PORT} inet n - n - - smtpd", *POSTFIX_SERVICES]
-        (self.pf_dir / "master.cf").write_text("\n".join(services) + "\n")
-
-    def configure_dovecot(self):
-        self.dc_dir.mkdir()
-        for sub in ("run", "state"):
-            (self.dc_dir / sub).mkdir()
-        self.mailroot.mkdir(mode=0o770)
-        shutil.chown(self.mailroot, "nobody", "nogroup")
-        sql_conf = self.dc_dir / "dovecot-sql.conf.ext"
-        sql_conf.write_text(
-            template(
-                (EXAMPLES / "dovecot" / "dovecot-sql.conf.ext").read_text(),
-                {
-                    r"^connect\s*=.*$": (
-                        f"connect = host={HOST} port=5432 dbname={self.db} "
-                        f"user={self.role} password={self.role_password}"
-                    ),
-                    r"/var/vmail/": f"{self.mailroot}/",
-                },
-            )
-        )
-        sql_conf.chmod(0o600)
-        (self.dc_dir / "99-emboux.conf").write_text(
-            template(
-                (EXAMPLES / "dovecot" / "99-emboux.conf").read_text(),
-                {
-                    r"/etc/dovecot/dovecot-sql.conf.ext": str(sql_conf),
-                    r"^mail_uid\s*=.*$": "mail_uid = nobody",
-                    r"^mail_gid\s*=.*$": "mail_gid = nogroup",
-                    # relative to base_dir
-                    r"/var/spool/postfix/private/dovecot-lmtp": "postfix-lmtp",
-                    r"/var/spool/postfix/private/auth": "postfix-auth",
-                },
-            )
-        )
-        self.dc_conf.write_text(f"""\
-# private instance of the end-to-end test
-base_dir = {self.dc_dir / "run"}
-state_dir = {self.dc_dir / "state"}
-instance_name = emboux-e2e-{os.getpid()}
-log_path = {self.tmp / "dovecot.log"}
-listen = {HOST}
-ssl = no
-disable_plaintext_auth = no
-default_internal_user = dovecot
-default_login_user = dovenull
-# answer refused logins at once (the default waits 2 s)
-auth_failure_delay = 0
-!include {self.dc_dir / "99-emboux.conf"}
-service imap-login {{
-  inet_listener imap {{
-    address = {HOST}
-    port = {IMAP_PORT}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service lmtp {{
-  inet_listener lmtp {{
-    address = {HOST}
-    port = {LMTP_PORT}
-  }}
-}}
-""")
-
-    def start(self):
-        busy = [port for port in (SMTP_PORT, LMTP_PORT, IMAP_PORT) if port_open(port)]
-        if busy:
-            pytest.fail(f"{HOST} ports {busy} are already in use (another mail test running?)")
-        # postfix logs its errors to maillog_file (there may be no syslog)
-        for action in ("check", "start"):
-            with open(self.tmp / "postfix-start.out", "a") as out:
-                proc = subprocess.run(
-                    ["postfix", "-c", str(self.pf_dir), action],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    timeout=60,
-                    check=False,
-                )
-            if action == "start":
-                self.started.append("postfix")
-            if proc.returncode != 0:
-                pytest.fail(
-                    f"postfix {action} failed: {self.log('postfix-start.out')}\n"
-                    f"{self.log('postfix.log')}"
-                )
-        # dovecot daemonizes; its children must not hold our pipes open
-        with open(self.tmp / "dovecot-start.out", "w") as out:
-            proc = subprocess.run(
-                ["dovecot", "-c", str(self.dc_conf)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=60,
-                check=False,
-            )
-        self.started.append("dovecot")
-        if proc.returncode != 0:
-            pytest.fail(
-                f"dovecot did not start: {self.log('dovecot-start.out')}\n{self.log('dovecot.log')}"
-            )
-        wait_port(SMTP_PORT)
-        wait_port(LMTP_PORT)
-        wait_port(IMAP_PORT)
-
-    def stop(self):
-        if "postfix" in self.started:
-            subprocess.run(
-                ["postfix", "-c", str(self.pf_dir), "stop"],
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-        if "dovecot" in self.started:
-            subprocess.run(
-                ["dovecot", "-c", str(self.dc_conf), "stop"],
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-        # any master left behind (a failed stop): only the ones this test started
-        for pidfile in (self.pf_spool / "pid" / "master.pid", self.dc_dir / "run" / "master.pid"):
-            try:
-                pid = int(pidfile.read_text().split()[0])
-                os.kill(pid, 15)
-            except (OSError, ValueError, IndexError):
-                pass
-
-    def drop(self):
-        subprocess.run(
-            ["dropdb", "--if-exists", self.db], capture_output=True, timeout=120, check=False
-        )
-        subprocess.run(
-            ["psql", "-d", "postgres", "-qc", f'DROP ROLE IF EXISTS "{self.role}"'],
-            capture_output=True,
-            timeout=60,
-            check=False,
+        super().__init__(tmp, os.environ.get("EMBOUX_E2E_DB") or f"emboux_mail_e2e_{os.getpid()}")
+        self.host = MailHost(
+            tmp, db=self.db, role=self.role, password=self.role_password, ports=PORTS
         )
 
     # --- mail -----------------------------------------------------------------
+    def smtp(self):
+        """A sending server's connection to port 25 (smtpd on PORTS['smtp']),
+        TLS started as Postfix offers it (Debian's main.cf.tls)."""
+        smtp = smtplib.SMTP(HOST, PORTS["smtp"], timeout=20)
+        smtp.starttls(context=tls_context())
+        return smtp
+
     def send(self, rcpt, token):
         msg = EmailMessage()
         msg["From"], msg["To"], msg["Subject"] = SENDER, rcpt, f"e2e {token}"
         msg.set_content(f"token {token}\n")
-        with smtplib.SMTP(HOST, SMTP_PORT, timeout=20) as smtp:
+        with self.smtp() as smtp:
             smtp.send_message(msg, from_addr=SENDER, to_addrs=[rcpt])
 
     def rcpt_reply(self, rcpt):
-        with smtplib.SMTP(HOST, SMTP_PORT, timeout=20) as smtp:
+        with self.smtp() as smtp:
             smtp.ehlo("client.e2e.invalid")
             smtp.mail(SENDER)
             code, text = smtp.rcpt(rcpt)
@@ -495,7 +95,7 @@ service lmtp {{
         local, domain = address.split("@")
         found = set()
         for sub in ("new", "cur"):
-            folder = self.mailroot / domain / local / sub
+            folder = self.host.mailroot / domain / local / sub
             if folder.is_dir():
                 for path in folder.iterdir():
                     found.update(re.findall(r"token (\w+)", path.read_text(errors="replace")))
@@ -505,36 +105,9 @@ service lmtp {{
         wait_for(
             lambda: token in self.maildir_tokens(address),
             timeout,
-            f"{token} in the Maildir of {address} (postfix.log:\n{self.log('postfix.log')}\n"
-            f"dovecot.log:\n{self.log('dovecot.log')})",
+            f"{token} in the Maildir of {address} (postfix.log:\n"
+            f"{self.host.log('postfix.log')}\ndovecot.log:\n{self.host.log('dovecot.log')})",
         )
-
-    def log(self, name):
-        path = self.tmp / name
-        return path.read_text(errors="replace")[-3000:] if path.exists() else "(none)"
-
-    def imap_login(self, user, password):
-        """(ok, messages in INBOX or the server's answer)."""
-        imap = imaplib.IMAP4(HOST, IMAP_PORT, timeout=20)
-        try:
-            imap.login(user, password)
-        except imaplib.IMAP4.error as exc:
-            return False, str(exc)
-        try:
-            _typ, data = imap.select("INBOX", readonly=True)
-            return True, int(data[0])
-        finally:
-            imap.logout()
-
-    def doveadm_auth(self, user, password):
-        proc = subprocess.run(
-            ["doveadm", "-c", str(self.dc_conf), "auth", "test", user, password],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        return proc.returncode
 
 
 SETUP_SCRIPT = """
@@ -545,6 +118,7 @@ Mailbox.create([
     {"email": "bob@e2e-a.test", "password": %(bob)r, "active": False},
     {"email": "carol@e2e-b.test", "password": %(carol)r, "catch_all": True},
     {"email": "erin@e2e-b.test", "password": %(erin)r},
+    {"email": "frank@e2e-b.test", "password": %(frank)r, "active": False},
     {"email": "dave@e2e-s.test", "password": %(dave)r},
 ])
 Alias.upsert("info@e2e-a.test", "alice@e2e-a.test")
@@ -558,23 +132,16 @@ def stack():
     if os.geteuid() != 0:
         pytest.fail("the mail end-to-end test runs Postfix and Dovecot and must run as root")
     ensure_packages()
-    tmp = Path(tempfile.mkdtemp(prefix="emboux-mail-e2e-"))
-    tmp.chmod(0o755)  # the postfix, dovecot and nobody users walk into it
-    st = Stack(tmp)
-    try:
-        st.create_database()
-        st.odoo(SETUP_SCRIPT % {k.split("@")[0]: v for k, v in PASSWORDS.items()})
-        st.configure_postfix()
-        st.configure_dovecot()
-        st.start()
-        yield st
-    finally:
-        st.stop()
-        st.drop()
-        if os.environ.get("EMBOUX_E2E_KEEP"):
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with scratch_dir("emboux-mail-e2e-") as tmp:
+        st = Stack(tmp)
+        try:
+            st.create_database()
+            st.odoo(SETUP_SCRIPT % {k.split("@")[0]: v for k, v in PASSWORDS.items()})
+            st.host.build()
+            yield st
+        finally:
+            st.host.stop()
+            st.drop()
 
 
 # --- the tests (in order: they share one database and mail store) ---------------
@@ -603,21 +170,62 @@ def test_role_created_and_read_only(stack):
         conn.close()
 
 
-def test_postmap_reads_the_views(stack):
-    def q(key, table):
-        proc = run(
-            [
-                "postmap",
-                "-c",
-                str(stack.pf_dir),
-                "-q",
-                key,
-                f"pgsql:{stack.pf_dir / 'emboux' / table}",
-            ],
-            check=False,
-        )
-        return proc.stdout.strip()
+def test_the_host_is_debians_configuration_with_the_readme_steps(stack):
+    """What the README's blocks started from and what they made: Debian's
+    packages, main.cf template and chroot, Dovecot's conf.d with TLS."""
+    host = stack.host
+    assert sorted((host.root / "apt-get.packages").read_text().split()) == sorted(PACKAGES)
+    assert "main_mailer_type select No configuration" in (
+        (host.root / "debconf.selections").read_text()
+    )
+    main_cf = (host.pf_dir / "main.cf").read_text()
+    assert main_cf.startswith((Path("/usr/share/postfix/main.cf.debian")).read_text())
+    assert "smtpd_tls_cert_file=/etc/ssl/certs/ssl-cert-snakeoil.pem" in main_cf
 
+    def postconf(*args):
+        return run(["postconf", "-c", str(host.pf_dir), *args]).stdout
+
+    assert postconf("-h", "virtual_alias_maps").startswith("proxy:pgsql:")
+    # Debian's master.cf, its chroot untouched: smtpd, cleanup, rewrite, lmtp
+    entries = {tuple(line.split()[:2]): line.split()[4] for line in postconf("-M").splitlines()}
+    for service in (
+        (f"{HOST}:{PORTS['smtp']}", "inet"),
+        (f"{HOST}:{PORTS['submission']}", "inet"),
+        (f"{HOST}:{PORTS['submissions']}", "inet"),
+        ("cleanup", "unix"),
+        ("rewrite", "unix"),
+        ("lmtp", "unix"),
+    ):
+        assert entries[service] == "y", (service, entries)
+    assert entries["proxymap", "unix"] == "n"
+    # configure-instance.sh filled the chroot
+    assert (host.spool / "etc" / "services").is_file()
+    # the -o lines of master.cf.notes are the ones master.cf.sh wrote
+    notes = (TOP / "mailserver" / "postfix" / "master.cf.notes").read_text()
+    block = notes[notes.index("      submission inet") :].split("\n\n")[0]
+    documented = set(re.findall(r"^\s+-o (\S+)$", host.relocate(block), flags=re.MULTILINE))
+    policy_default = "inet:127.0.0.1:10040"
+    service = re.escape(f"{HOST}:{PORTS['submission']}/inet/")
+    written = {
+        f"{name}={value}".replace(host.policy, policy_default)
+        for name, value in re.findall(rf"^{service}(\S+) =[ ]?(.*)$", postconf("-P"), re.MULTILINE)
+    }
+    assert written == documented
+    # Dovecot: Debian's conf.d, auth-system off, TLS on the snakeoil
+    doveconf = run(["doveconf", "-c", str(host.dc_conf), "-n"]).stdout
+    assert run(["doveconf", "-c", str(host.dc_conf), "-h", "ssl"]).stdout.strip() == "yes"
+    assert f"ssl_cert = <{host.dc_dir}/private/dovecot.pem" in doveconf
+    assert (host.dc_dir / "private" / "dovecot.pem").resolve() == Path(
+        "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+    )
+    assert "driver = pam" not in doveconf and "driver = sql" in doveconf
+    assert (host.dc_dir / "conf.d" / "10-auth.conf").read_text().count(
+        "#!include auth-system.conf.ext"
+    ) == 1
+
+
+def test_postmap_reads_the_views(stack):
+    q = stack.host.postmap
     assert q("e2e-s.test", "virtual_mailbox_domains.cf") == "1"
     assert q("alice@e2e-a.test", "virtual_mailbox_maps.cf") == "e2e-a.test/alice/"
     assert q("@e2e-b.test", "virtual_alias_maps.cf") == "carol@e2e-b.test"
@@ -634,8 +242,14 @@ def test_postmap_reads_the_views(stack):
 def test_mailbox_delivery(stack):
     stack.send("alice@e2e-a.test", "tokalice1")
     stack.wait_delivered("alice@e2e-a.test", "tokalice1")
-    ok, count = stack.imap_login("alice@e2e-a.test", PASSWORDS["alice@e2e-a.test"])
+    ok, count = stack.host.imap_login("alice@e2e-a.test", PASSWORDS["alice@e2e-a.test"])
     assert ok and count >= 1, count
+    ok, count = stack.host.imap_login(
+        "alice@e2e-a.test", PASSWORDS["alice@e2e-a.test"], implicit_tls=True
+    )
+    assert ok and count >= 1, count
+    # delivered by Postfix's chrooted lmtp client on the socket in its spool
+    assert "[private/dovecot-lmtp], " in stack.host.log("postfix.log")
 
 
 def test_alias_delivery(stack):
@@ -653,27 +267,179 @@ def test_catch_all_and_real_mailbox(stack):
 
 
 def test_unknown_and_inactive_recipients_refused(stack):
-    code, text = stack.rcpt_reply("nobody-here@e2e-a.test")  # no catch-all on e2e-a.test
-    assert 500 <= code < 600, (code, text)
-    code, text = stack.rcpt_reply("bob@e2e-a.test")  # inactive mailbox
-    assert 500 <= code < 600, (code, text)
-    ok, answer = stack.imap_login("bob@e2e-a.test", PASSWORDS["bob@e2e-a.test"])
+    for rcpt in ("nobody-here@e2e-a.test", "bob@e2e-a.test"):  # no catch-all; inactive
+        code, text = stack.rcpt_reply(rcpt)
+        assert code == 550, (rcpt, code, text)
+        assert text == (
+            f"5.1.1 <{rcpt}>: Recipient address rejected: User unknown in virtual mailbox table"
+        ), text
+    ok, answer = stack.host.imap_login("bob@e2e-a.test", PASSWORDS["bob@e2e-a.test"])
     assert not ok, answer
+
+
+def test_inactive_mailbox_of_a_catch_all_domain_goes_to_the_catch_all(stack):
+    """The README: mail for a deactivated mailbox goes to the domain's
+    catch-all when it has one; the mailbox cannot log in."""
+    stack.send("frank@e2e-b.test", "tokfrank1")
+    stack.wait_delivered("carol@e2e-b.test", "tokfrank1")
+    assert not stack.maildir_tokens("frank@e2e-b.test")
+    ok, answer = stack.host.imap_login("frank@e2e-b.test", PASSWORDS["frank@e2e-b.test"])
+    assert not ok, answer
+
+
+def test_submission_logs_in_through_dovecot_over_tls_only(stack):
+    """587: STARTTLS first, then AUTH (Dovecot's socket in the spool); 465:
+    TLS from the first byte. Until the policy service runs, RCPT answers
+    451 4.3.5 (the README's step 7)."""
+    alice, password = "alice@e2e-a.test", PASSWORDS["alice@e2e-a.test"]
+    with smtplib.SMTP(HOST, PORTS["submission"], timeout=20) as smtp:
+        smtp.ehlo("client.e2e.invalid")
+        assert not smtp.has_extn("auth")
+        code, text = smtp.mail(alice)
+        assert code == 530 and b"Must issue a STARTTLS command first" in text, (code, text)
+    with stack.host.submission() as smtp:
+        smtp.ehlo("client.e2e.invalid")
+        assert "PLAIN" in smtp.esmtp_features["auth"].upper()
+        assert refused_login(smtp, alice, "not the password") == 535
+    for implicit_tls in (False, True):
+        with stack.host.submission(implicit_tls=implicit_tls) as smtp:
+            smtp.login(alice, password)
+            smtp.mail(alice)
+            code, text = smtp.rcpt("someone@example.org")
+            assert code == 451, (code, text)
+            assert text == (
+                b"4.3.5 <someone@example.org>: Recipient address rejected: "
+                b"Policy service unavailable"
+            ), text
+    # an inactive mailbox cannot log in
+    with stack.host.submission(implicit_tls=True) as smtp:
+        smtp.ehlo("client.e2e.invalid")
+        assert refused_login(smtp, "bob@e2e-a.test", PASSWORDS["bob@e2e-a.test"]) == 535
+
+
+def refused_login(smtp, user, password):
+    """The code of a refused AUTH PLAIN (login() would try the next
+    mechanism after a refusal)."""
+    smtp.user, smtp.password = user, password
+    with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+        smtp.auth("PLAIN", smtp.auth_plain)
+    return refused.value.smtp_code
+
+
+def check_verdict(output):
+    return output[output.index("verdict:") :]
+
+
+def test_check_tells_what_the_servers_see(stack):
+    check = stack.host.check
+
+    def ok(address, *expected, status=0):
+        code, output = check(address, "--policy", "none")
+        assert code == status, output
+        verdict = check_verdict(output)
+        for line in expected:
+            assert f"  {line}\n" in verdict, (line, output)
+        return output
+
+    out = ok(
+        "alice@e2e-a.test",
+        "port 25, RCPT TO:<alice@e2e-a.test>: accepted",
+        f"delivered to alice@e2e-a.test: maildir:{stack.host.mailroot}/e2e-a.test/alice/",
+        "submission, MAIL FROM:<alice@e2e-a.test>: allowed to the login alice@e2e-a.test",
+        "login as alice@e2e-a.test (IMAP, submission): allowed",
+    )
+    assert "quota_rule=*:storage=1024M" in out, out
+    assert "{SHA512-CRYPT}" not in out and "$6$" not in out, out
+    ok(
+        "Info@E2E-A.test",
+        "port 25, RCPT TO:<info@e2e-a.test>: accepted",
+        f"delivered to alice@e2e-a.test: maildir:{stack.host.mailroot}/e2e-a.test/alice/",
+        "submission, MAIL FROM:<info@e2e-a.test>: allowed to the login alice@e2e-a.test",
+        "login as info@e2e-a.test (IMAP, submission): refused",
+    )
+    out = ok(
+        "nobody-here@e2e-b.test",
+        "port 25, RCPT TO:<nobody-here@e2e-b.test>: accepted",
+        f"delivered to carol@e2e-b.test: maildir:{stack.host.mailroot}/e2e-b.test/carol/",
+        "submission, MAIL FROM:<nobody-here@e2e-b.test>: no login owns it: 553 5.7.1 "
+        "<nobody-here@e2e-b.test>: Sender address rejected: not owned by user <login>",
+    )
+    assert "virtual_alias_maps @e2e-b.test -> carol@e2e-b.test" in out, out
+    # deactivated: the catch-all takes its mail; without one, 550 5.1.1
+    ok(
+        "frank@e2e-b.test",
+        "port 25, RCPT TO:<frank@e2e-b.test>: accepted",
+        f"delivered to carol@e2e-b.test: maildir:{stack.host.mailroot}/e2e-b.test/carol/",
+        "login as frank@e2e-b.test (IMAP, submission): refused",
+    )
+    ok(
+        "bob@e2e-a.test",
+        "port 25, RCPT TO:<bob@e2e-a.test>: 550 5.1.1 <bob@e2e-a.test>: Recipient address "
+        "rejected: User unknown in virtual mailbox table",
+        "login as bob@e2e-a.test (IMAP, submission): refused",
+        status=1,
+    )
+    ok(
+        "nobody-here@e2e-a.test",
+        "port 25, RCPT TO:<nobody-here@e2e-a.test>: 550 5.1.1 <nobody-here@e2e-a.test>: "
+        "Recipient address rejected: User unknown in virtual mailbox table",
+        status=1,
+    )
+    ok(
+        "someone@not-hosted.example",
+        "port 25, RCPT TO:<someone@not-hosted.example>: 454 4.7.1 <someone@not-hosted.example>: "
+        "Relay access denied (not a hosted domain)",
+        status=1,
+    )
+    # what the check says is what Postfix answers
+    assert stack.rcpt_reply("someone@not-hosted.example")[0] == 454
+
+
+def test_check_reports_a_failed_lookup(stack):
+    """A table Postfix cannot read (here: a copy of the configuration whose
+    database does not answer) is exit 2 and named, never 'not found'."""
+    bad = stack.tmp / "bad-postfix"
+    shutil.copytree(stack.host.pf_dir, bad)
+    for table in (bad / "emboux").glob("*.cf"):
+        text = re.sub(
+            r"^hosts = .*$", "hosts = inet:127.0.0.1:9", table.read_text(), flags=re.MULTILINE
+        )
+        table.write_text(text)
+    run(
+        [
+            "postconf",
+            "-c",
+            str(bad),
+            "-e",
+            f"virtual_mailbox_domains = pgsql:{bad}/emboux/virtual_mailbox_domains.cf",
+        ]
+    )
+    code, output = stack.host.check(
+        "alice@e2e-a.test", "--policy", "none", "--postfix-config", str(bad)
+    )
+    assert code == 2, output
+    assert "virtual_mailbox_domains e2e-a.test -> LOOKUP FAILED: " in output, output
 
 
 def test_suspend_defers_and_blocks_login_then_activation_restores(stack):
     dave = "dave@e2e-s.test"
     stack.send(dave, "tokdave1")
     stack.wait_delivered(dave, "tokdave1")
-    assert stack.doveadm_auth(dave, PASSWORDS[dave]) == 0
+    assert stack.host.doveadm("auth", "test", dave, PASSWORDS[dave], check=False).returncode == 0
 
     stack.odoo('env["emboux.domain"]._find_by_name("e2e-s.test").action_suspend()')
     for rcpt in (dave, "sales@e2e-s.test", "whoever@e2e-s.test"):
         code, text = stack.rcpt_reply(rcpt)
-        assert 400 <= code < 500, (rcpt, code, text)
-    ok, answer = stack.imap_login(dave, PASSWORDS[dave])
+        assert code == 450 and text.startswith("4.2.1"), (rcpt, code, text)
+    ok, answer = stack.host.imap_login(dave, PASSWORDS[dave])
     assert not ok, answer
-    assert stack.doveadm_auth(dave, PASSWORDS[dave]) == 77
+    assert stack.host.doveadm("auth", "test", dave, PASSWORDS[dave], check=False).returncode == 77
+    code, output = stack.host.check(dave, "--policy", "none")
+    assert code == 1, output
+    verdict = check_verdict(output)
+    suspended = "450 4.2.1 Mailbox temporarily unavailable: domain suspended"
+    assert f"  port 25, RCPT TO:<{dave}>: {suspended}\n" in verdict, output
+    assert f"  login as {dave} (IMAP, submission): refused\n" in verdict, output
     # other domains are untouched
     assert stack.rcpt_reply("alice@e2e-a.test")[0] == 250
     # mail Postfix accepted before the suspension still reaches the Maildir:
@@ -681,7 +447,7 @@ def test_suspend_defers_and_blocks_login_then_activation_restores(stack):
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = SENDER, dave, "queued before suspension"
     msg.set_content("token tokqueued1\n")
-    with smtplib.LMTP(HOST, LMTP_PORT, timeout=20) as lmtp:
+    with smtplib.LMTP(str(stack.host.lmtp_socket), timeout=20) as lmtp:
         assert not lmtp.send_message(msg, from_addr=SENDER, to_addrs=[dave])
     stack.wait_delivered(dave, "tokqueued1")
 
@@ -693,7 +459,7 @@ def test_suspend_defers_and_blocks_login_then_activation_restores(stack):
     stack.wait_delivered(dave, "toksales1")
     # nothing lost
     assert {"tokdave1", "tokqueued1", "tokdave2", "toksales1"} <= stack.maildir_tokens(dave)
-    ok, count = stack.imap_login(dave, PASSWORDS[dave])
+    ok, count = stack.host.imap_login(dave, PASSWORDS[dave])
     assert ok and count == 4, count
 
 
@@ -702,13 +468,35 @@ def test_password_set_through_odoo_logs_in(stack):
     stack.odoo(
         f'env["emboux.mailbox"]._find_by_email({alice!r}).set_password({ALICE_NEW_PASSWORD!r})'
     )
-    ok, count = stack.imap_login(alice, ALICE_NEW_PASSWORD)
+    ok, count = stack.host.imap_login(alice, ALICE_NEW_PASSWORD)
     assert ok and count >= 2, count
-    ok, answer = stack.imap_login(alice, PASSWORDS[alice])
+    ok, answer = stack.host.imap_login(alice, PASSWORDS[alice])
     assert not ok, answer
 
 
 def test_quota_from_the_view(stack):
-    proc = run(["doveadm", "-c", str(stack.dc_conf), "quota", "get", "-u", "alice@e2e-a.test"])
+    proc = stack.host.doveadm("quota", "get", "-u", "alice@e2e-a.test")
     # quota_mb 1024 by default -> '*:storage=1024M' -> 1048576 KiB
     assert re.search(r"STORAGE\s+\d+\s+1048576\b", proc.stdout), proc.stdout
+
+
+def test_check_without_the_servers_running(stack):
+    """Last (it stops them): without Postfix's proxymap, check reads the
+    tables itself and says so; a policy service or a Dovecot that does not
+    answer is a failed lookup (exit 2), named."""
+    host = stack.host
+    run(["postfix", "-c", str(host.pf_dir), "stop"])
+    code, output = host.check("alice@e2e-a.test", "--policy", "none")
+    assert code == 0, output
+    assert "(proxymap not reachable, is Postfix running? tables read without it)" in output
+    assert "virtual_mailbox_maps alice@e2e-a.test -> e2e-a.test/alice/" in output
+    # the policy service master.cf names (nothing listens in this test)
+    code, output = host.check("alice@e2e-a.test")
+    assert code == 2, output
+    assert f"policy {host.policy}:\n" in output, output
+    assert "  RCPT sender=alice@e2e-a.test recipient=alice@e2e-a.test -> NO ANSWER: " in output
+    run(["doveadm", "-c", str(host.dc_conf), "stop"])
+    wait_for(lambda: not (host.dc_run / "master.pid").exists(), 20, "Dovecot to stop")
+    code, output = host.check("alice@e2e-a.test", "--policy", "none")
+    assert code == 2, output
+    assert "  userdb alice@e2e-a.test -> LOOKUP FAILED: " in output, output

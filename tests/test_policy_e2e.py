@@ -1,17 +1,20 @@
 """End to end: Postfix asks the Emboux policy service before each outbound
 message, and the suite's counters decide.
 
-Debian's Postfix (a private instance, ``postfix -c DIR``) runs one
-submission smtpd on 127.0.0.1:2587 with the ``-o`` lines of
-mailserver/postfix/master.cf.notes, read from that file (TLS left out):
-SASL authentication by a private Dovecot (auth only, the passdb of
-mailserver/dovecot/ on the suite's views), ``reject_sender_login_mismatch``
-on mailserver/postfix/sender_login_maps.cf, and ``check_policy_service`` at
-RCPT and END-OF-DATA for authenticated clients only; its transports discard
-what it accepts, so nothing leaves the machine. The
-policy daemon (mailserver/policyd/emboux_policyd.py) runs as
-mailserver/README.md installs it on a mail host: Debian's ``/usr/bin/python3``
-with ``python3-psycopg2``, a configuration file made from
+The mail host is the one mailserver/README.md builds, as tests/mailhost.py
+makes it (the README's blocks run on Debian's shipped configuration under a
+private root): the submission services master.cf.sh writes, on
+127.0.0.1:2588 (for 587, STARTTLS) and 2466 (for 465, implicit TLS), with
+TLS on the snakeoil certificate, SASL logins answered by Dovecot on its
+socket in Postfix's spool (the passdb of mailserver/dovecot/ on the suite's
+views), ``reject_sender_login_mismatch`` on sender_login_maps.cf, and
+``check_policy_service`` at RCPT and END-OF-MESSAGE for authenticated
+clients only (``EMBOUX_POLICY`` of master.cf.sh: the daemon below). What
+Postfix accepts for outside addresses is discarded (the instance's
+``default_transport``), so nothing leaves the machine. The policy daemon
+(mailserver/policyd/emboux_policyd.py) runs as mailserver/README.md
+installs it on a mail host: Debian's ``/usr/bin/python3`` with
+``python3-psycopg2``, a configuration file made from
 ``policyd.conf.example`` (``--config``), checked with ``--check``, asking
 PostgreSQL as the policy role the suite created at install
 (``EMBOUX_POLICYD_DB_ROLE`` / ``EMBOUX_POLICYD_DB_PASSWORD``). It listens on
@@ -22,9 +25,10 @@ REST API that creates the domains and reads the counters back. Mail is
 sent with smtplib, as a mail client would.
 
 Environment: ``EMBOUX_POLICY_E2E_PORT`` (default 10041; the proxy uses the
-next port), ``EMBOUX_POLICY_E2E_SUBMIT_PORT`` (default 2587),
-``EMBOUX_POLICY_E2E_ODOO_PORT`` (default 8215), ``EMBOUX_E2E_KEEP=1`` keeps
-the temporary folder.
+next port), ``EMBOUX_POLICY_E2E_SUBMIT_PORT`` (default 2588: submission;
+port 25 of the mail host is that minus 62, 465 that minus 122, IMAP
+14301 and 19931), ``EMBOUX_POLICY_E2E_ODOO_PORT`` (default 8215),
+``EMBOUX_E2E_KEEP=1`` keeps the temporary folder.
 """
 
 import os
@@ -39,24 +43,30 @@ import tempfile
 import time
 
 from live_odoo import TOP, LiveOdoo, free_port, odoo_command
-import psycopg2
-import pytest
-import requests
-from test_mail_e2e import (
-    EXAMPLES,
+from mailhost import (
     HOST,
-    POSTFIX_SERVICES,
+    MailHost,
     ensure_packages,
     port_open,
     run,
-    template,
+    submission_client,
     wait_port,
 )
+import psycopg2
+import pytest
+import requests
 from test_policyd import TcpProxy
 
 POLICY_PORT = int(os.environ.get("EMBOUX_POLICY_E2E_PORT", "10041"))
 PROXY_PORT = POLICY_PORT + 1
-SUBMIT_PORT = int(os.environ.get("EMBOUX_POLICY_E2E_SUBMIT_PORT", "2587"))
+SUBMIT_PORT = int(os.environ.get("EMBOUX_POLICY_E2E_SUBMIT_PORT", "2588"))
+PORTS = {
+    "smtp": SUBMIT_PORT - 62,
+    "submission": SUBMIT_PORT,
+    "submissions": SUBMIT_PORT - 122,
+    "imap": 14301,
+    "imaps": 19931,
+}
 ODOO_PORT = int(os.environ.get("EMBOUX_POLICY_E2E_ODOO_PORT", "8215"))
 TOKEN = "policy-e2e-" + secrets.token_urlsafe(12)
 DAEMON = TOP / "mailserver" / "policyd" / "emboux_policyd.py"
@@ -137,208 +147,6 @@ def role_dsn(live, port=PROXY_PORT, user=ROLE):
     )
 
 
-def submission_options(maps, auth_socket):
-    """The ``-o name=value`` lines of the submission service in
-    mailserver/postfix/master.cf.notes, for this test: without the TLS ones
-    (the test speaks plain SMTP on the loopback), with the test's map
-    folder, Dovecot socket and policy port."""
-    notes = (EXAMPLES / "postfix" / "master.cf.notes").read_text()
-    block = notes[notes.index("submission inet n") :].split("\n\n")[0]
-    options = re.findall(r"^\s+-o (\w+)=(.*)$", block, flags=re.MULTILINE)
-    assert {name for name, _value in options} >= {
-        "smtpd_sasl_auth_enable",
-        "smtpd_client_restrictions",
-        "smtpd_sender_restrictions",
-        "smtpd_relay_restrictions",
-        "smtpd_recipient_restrictions",
-        "smtpd_end_of_data_restrictions",
-    }, options
-    lines = []
-    for name, value in options:
-        if name.startswith("smtpd_tls_"):
-            continue
-        value = value.replace("/etc/postfix/emboux/", f"{maps}/")
-        value = value.replace("127.0.0.1:10040", f"{HOST}:{POLICY_PORT}")
-        if name == "smtpd_sasl_path":
-            value = str(auth_socket)
-        lines.append(f"  -o {name}={value}")
-    return lines
-
-
-class Dovecot:
-    """A private Dovecot answering SASL logins only (no IMAP, no LMTP),
-    configured from mailserver/dovecot/ on the suite's views."""
-
-    def __init__(self, tmp, db):
-        self.dir = tmp / "dovecot"
-        self.conf = self.dir / "dovecot.conf"
-        self.log = tmp / "dovecot.log"
-        self.socket = self.dir / "run" / "postfix-auth"
-        self.db = db
-        self.started = False
-
-    def configure(self):
-        self.dir.mkdir()
-        for sub in ("run", "state"):
-            (self.dir / sub).mkdir()
-        sql_conf = self.dir / "dovecot-sql.conf.ext"
-        sql_conf.write_text(
-            template(
-                (EXAMPLES / "dovecot" / "dovecot-sql.conf.ext").read_text(),
-                {
-                    r"^connect\s*=.*$": (
-                        f"connect = host={HOST} port=5432 dbname={self.db} "
-                        f"user={MS_ROLE} password={MS_PASSWORD}"
-                    )
-                },
-            )
-        )
-        sql_conf.chmod(0o600)
-        (self.dir / "99-emboux.conf").write_text(
-            template(
-                (EXAMPLES / "dovecot" / "99-emboux.conf").read_text(),
-                {
-                    r"/etc/dovecot/dovecot-sql.conf.ext": str(sql_conf),
-                    r"^mail_uid\s*=.*$": "mail_uid = nobody",
-                    r"^mail_gid\s*=.*$": "mail_gid = nogroup",
-                    r"^protocols\s*=.*$": "protocols = none",
-                    # relative to base_dir
-                    r"/var/spool/postfix/private/dovecot-lmtp": "postfix-lmtp",
-                    r"/var/spool/postfix/private/auth": self.socket.name,
-                },
-            )
-        )
-        self.conf.write_text(f"""\
-# private instance of the policy end-to-end test: SASL for Postfix only
-base_dir = {self.dir / "run"}
-state_dir = {self.dir / "state"}
-instance_name = emboux-policy-e2e-{os.getpid()}
-log_path = {self.log}
-listen = {HOST}
-ssl = no
-disable_plaintext_auth = no
-default_internal_user = dovecot
-default_login_user = dovenull
-auth_failure_delay = 0
-!include {self.dir / "99-emboux.conf"}
-""")
-
-    def start(self):
-        with open(self.dir / "start.out", "w") as out:
-            proc = subprocess.run(
-                ["dovecot", "-c", str(self.conf)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=60,
-                check=False,
-            )
-        self.started = True
-        if proc.returncode != 0:
-            pytest.fail(f"dovecot did not start: {(self.dir / 'start.out').read_text()}")
-        deadline = time.monotonic() + 20
-        while not self.socket.exists():
-            assert time.monotonic() < deadline, f"no {self.socket}"
-            time.sleep(0.1)
-
-    def stop(self):
-        if self.started:
-            subprocess.run(
-                ["dovecot", "-c", str(self.conf), "stop"],
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-
-
-class Submission:
-    """A private Postfix with one submission smtpd as master.cf.notes says."""
-
-    def __init__(self, tmp, db, auth_socket):
-        self.dir = tmp / "postfix"
-        self.maps = self.dir / "emboux"
-        self.spool = tmp / "postfix-spool"
-        self.data = tmp / "postfix-data"
-        self.log = tmp / "postfix.log"
-        self.db = db
-        self.auth_socket = auth_socket
-        self.started = False
-
-    def configure(self):
-        self.maps.mkdir(parents=True)
-        for name in ("sender_login_maps.cf", "recipient_access.cf"):
-            text = template(
-                (EXAMPLES / "postfix" / name).read_text(),
-                {
-                    r"^hosts\s*=.*$": f"hosts = inet:{HOST}:5432",
-                    r"^user\s*=.*$": f"user = {MS_ROLE}",
-                    r"^password\s*=.*$": f"password = {MS_PASSWORD}",
-                    r"^dbname\s*=.*$": f"dbname = {self.db}",
-                },
-            )
-            (self.maps / name).write_text(text)
-            (self.maps / name).chmod(0o644)
-        self.spool.mkdir(mode=0o755)
-        self.data.mkdir(mode=0o700)
-        subprocess.run(["chown", "postfix:postfix", str(self.data)], check=True)
-        (self.dir / "main.cf").write_text(f"""\
-compatibility_level = 3.6
-queue_directory = {self.spool}
-data_directory = {self.data}
-maillog_file = {self.log}
-maillog_file_prefixes = {self.log.parent}
-myhostname = submit.e2e.invalid
-mydestination =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-smtputf8_enable = no
-# nothing leaves the machine: what is accepted is discarded
-default_transport = discard:policy end-to-end test
-relay_transport = discard:policy end-to-end test
-local_transport = discard:policy end-to-end test
-# as mailserver/postfix/main.cf.sh sets it
-smtpd_sender_login_maps = pgsql:{self.maps}/sender_login_maps.cf
-smtpd_policy_service_default_action = 451 4.3.5 Policy service unavailable
-smtpd_policy_service_max_idle = 10s
-""")
-        services = [
-            f"{HOST}:{SUBMIT_PORT} inet n - n - - smtpd",
-            *submission_options(self.maps, self.auth_socket),
-            *POSTFIX_SERVICES,
-        ]
-        (self.dir / "master.cf").write_text("\n".join(services) + "\n")
-
-    def start(self):
-        if port_open(SUBMIT_PORT):
-            pytest.fail(f"{HOST}:{SUBMIT_PORT} is already in use")
-        proc = subprocess.run(
-            ["postfix", "-c", str(self.dir), "start"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        self.started = True
-        if proc.returncode != 0:
-            pytest.fail(f"postfix start failed: {proc.stdout}{proc.stderr}{self.read_log()}")
-        wait_port(SUBMIT_PORT)
-
-    def stop(self):
-        if self.started:
-            subprocess.run(
-                ["postfix", "-c", str(self.dir), "stop"],
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-
-    def read_log(self):
-        return self.log.read_text() if self.log.exists() else ""
-
-
 @pytest.fixture(scope="module")
 def stack():
     if os.geteuid() != 0:
@@ -346,7 +154,6 @@ def stack():
     ensure_packages()
     ensure_debian_psycopg2()
     tmp = Path(tempfile.mkdtemp(prefix="emboux-policy-e2e-"))
-    tmp.chmod(0o755)  # the postfix user walks into it
     # the policy role: created by the suite at install, as in production
     # (emboux_policyd_db_role / emboux_policyd_db_password)
     role_env = {
@@ -356,8 +163,15 @@ def stack():
         "EMBOUX_MAILSERVER_DB_PASSWORD": MS_PASSWORD,
     }
     live = LiveOdoo(tmp, f"emboux_policy_e2e_{os.getpid()}", TOKEN, ODOO_PORT, extra_env=role_env)
-    dovecot = Dovecot(tmp, live.db)
-    postfix = Submission(tmp, live.db, dovecot.socket)
+    host = MailHost(
+        tmp,
+        db=live.db,
+        role=MS_ROLE,
+        password=MS_PASSWORD,
+        ports=PORTS,
+        policy=f"inet:{HOST}:{POLICY_PORT}",
+        postconf=["smtpd_policy_service_max_idle = 10s"],
+    )
     proxy = TcpProxy(PROXY_PORT)
     daemon = None
     try:
@@ -386,8 +200,8 @@ def stack():
             "    d = env['emboux.domain']._find_by_name(name)\n"
             "    d.write({'warmup_profile': False})\n"
             "    d._set_verification('verified')\n"
-            "env['emboux.suppression'].create("
-            "{'email': 'bounced@example.org', 'reason': 'bounce'})\n"
+            "for email in ('bounced@example.org', 'gone@sender.test'):\n"
+            "    env['emboux.suppression'].create({'email': email, 'reason': 'bounce'})\n"
             f"passwords = {PASSWORDS!r}\n"
             "for email, password in passwords.items():\n"
             "    env['emboux.mailbox'].create({'email': email, 'password': password})\n"
@@ -411,21 +225,17 @@ def stack():
             stderr=subprocess.STDOUT,
         )
         wait_port(POLICY_PORT)
-        dovecot.configure()
-        dovecot.start()
-        postfix.configure()
-        postfix.start()
+        host.build()
         yield {
             "live": live,
-            "postfix": postfix,
+            "host": host,
             "master": master,
             "tmp": tmp,
             "proxy": proxy,
             "config": config,
         }
     finally:
-        postfix.stop()
-        dovecot.stop()
+        host.stop()
         if daemon:
             daemon.terminate()
             daemon.wait(timeout=10)
@@ -448,14 +258,15 @@ def stack():
 OWN = object()
 
 
-def send(sender, recipients, body="Hello", login=OWN):
-    """Send one message, logged in as ``login`` (by default the sender's
-    mailbox, or alice@sender.test when the sender has none; None: not
-    logged in); (code, message) of the refusal, or None when sent."""
+def send(sender, recipients, body="Hello", login=OWN, implicit_tls=False):
+    """Send one message on submission (STARTTLS; ``implicit_tls``: on
+    submissions), logged in as ``login`` (by default the sender's mailbox,
+    or alice@sender.test when the sender has none; None: not logged in);
+    (code, message) of the refusal, or None when sent."""
     if login is OWN:
         login = sender if sender in PASSWORDS else "alice@sender.test"
     message = f"From: {sender}\r\nTo: {', '.join(recipients)}\r\nSubject: test\r\n\r\n{body}\r\n"
-    with smtplib.SMTP(HOST, SUBMIT_PORT, timeout=30) as smtp:
+    with submission_client(PORTS, implicit_tls) as smtp:
         if login:
             smtp.login(login, PASSWORDS[login])
         try:
@@ -481,6 +292,43 @@ def test_allowed_message_is_counted_per_recipient(stack):
     before = outbound(stack)["sent_today"]
     assert send("alice@sender.test", ["a@example.org", "b@example.org"]) is None
     assert outbound(stack)["sent_today"] == before + 2
+
+
+def test_submissions_with_implicit_tls_is_counted_the_same(stack):
+    """465 (submissions, TLS from the first byte) runs the same lists."""
+    before = outbound(stack)["sent_today"]
+    assert send("alice@sender.test", ["a@example.org"], implicit_tls=True) is None
+    assert outbound(stack)["sent_today"] == before + 1
+    before_b = outbound(stack, "other.test")["sent_today"]
+    refused = send(
+        "bea@other.test", ["a@example.org"], login="alice@sender.test", implicit_tls=True
+    )
+    code, text = refused["a@example.org"]
+    assert code == 553 and "not owned by user alice@sender.test" in text, text
+    refused = send("alice@sender.test", ["bounced@example.org"], login=None, implicit_tls=True)
+    code, text = refused["bounced@example.org"]
+    assert code == 554 and "Client host rejected: Access denied" in text, text
+    assert outbound(stack)["sent_today"] == before + 1
+    assert outbound(stack, "other.test")["sent_today"] == before_b
+
+
+def test_check_asks_the_policy_service_master_cf_names(stack):
+    """mailserver/check finds the policy service in master.cf's submission
+    entries and asks it at RCPT, which counts nothing."""
+    host = stack["host"]
+    before = outbound(stack)["sent_today"]
+    code, output = host.check("alice@sender.test")
+    assert code == 0, output
+    assert f"policy inet:{HOST}:{POLICY_PORT}:\n" in output, output
+    assert "  RCPT sender=alice@sender.test recipient=alice@sender.test -> DUNNO\n" in output, (
+        output
+    )
+    code, output = host.check("gone@sender.test")  # no mailbox, and suppressed
+    assert code == 1, output
+    assert "-> 550 5.7.1 <gone@sender.test>: recipient is on the suppression list\n" in output, (
+        output
+    )
+    assert outbound(stack)["sent_today"] == before
 
 
 def test_suppressed_recipient_is_refused_alone(stack):

@@ -32,9 +32,9 @@ import threading
 import time
 
 from live_odoo import TOP, odoo_command
+from mailhost import port_open, wait_for
 import psycopg2
 import pytest
-from test_mail_e2e import port_open, wait_for
 
 DAEMON = TOP / "mailserver" / "policyd" / "emboux_policyd.py"
 HOST = "127.0.0.1"
