@@ -22,8 +22,8 @@ mailserver-grants: ## (Re)apply the mail servers' read-only role grants, no rest
 policyd: ## The Postfix policy service on 127.0.0.1:10040 for the database of make run (run it beside)
 	@bash scripts/policyd.sh
 
-lint: ## ruff check and format check (OCA style, .ruff.toml)
-	@bash scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+lint: ## ruff (.ruff.toml), OCA's pylint-odoo (.pylintrc), the addons' README.md up to date
+	@bash scripts/setup.sh && bash scripts/lint.sh
 
 pot: ## Regenerate the addons' translation templates (i18n/*.pot)
 	@bash scripts/pot.sh

@@ -18,5 +18,4 @@
     # addon's own manifest, which does not declare it
     "external_dependencies": {"python": ["fastapi", "pydantic", "fastapi-offline", "packaging"]},
     "post_init_hook": "post_init_hook",
-    "installable": True,
 }

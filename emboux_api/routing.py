@@ -158,13 +158,14 @@ class EmbouxRouter(APIRouter):
         super().__init__(**kwargs)
 
     def add_api_route(self, path, endpoint, **kwargs):
-        super().add_api_route(path, endpoint, **kwargs)
+        res = super().add_api_route(path, endpoint, **kwargs)
         twin = path[:-1] if path.endswith("/") else path + "/"
         if twin and twin != "/":
             twin_kwargs = dict(kwargs, include_in_schema=False)
             if twin_kwargs.get("operation_id"):
                 twin_kwargs["operation_id"] += "_twin"
             super().add_api_route(twin, endpoint, **twin_kwargs)
+        return res
 
 
 class HTTPExceptionLogLevelMiddleware:

@@ -11,7 +11,9 @@
     "data": [
         "security/emboux_security.xml",
         "security/ir.model.access.csv",
+        "data/ir_cron_data.xml",
         "views/emboux_domain_views.xml",
+        "views/emboux_domain_retention_views.xml",
         "views/emboux_mailbox_views.xml",
         "views/emboux_alias_views.xml",
         "views/emboux_menus.xml",
@@ -19,7 +21,6 @@
     "assets": {
         "web.assets_tests": ["emboux_core/static/tests/tours/**/*"],
     },
-    "external_dependencies": {"python": ["passlib", "idna"]},
-    "installable": True,
+    "external_dependencies": {"python": ["passlib", "idna", "requests"]},
     "application": True,
 }

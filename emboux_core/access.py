@@ -10,6 +10,8 @@ operation:
 - :func:`check_master`: what the API contract reserves to the master (role M). The
   REST API's master runs as a technical Emboux manager; in the backend it
   is an Emboux manager; internally, the superuser (crons, ``sudo()``).
+- :func:`check_staff`: what any Emboux staff member may do in the backend
+  and no customer may (e.g. ask Dovecot for a mailbox's storage used).
 - ``records.check_access("write")``: what the master or the owning
   customer may do (role C); the record rules confine customers to their
   own tenant, and staff need the manager's write access.
@@ -20,6 +22,7 @@ Helpers that run ``sudo()`` or raw SQL are private (``_name``).
 from odoo.exceptions import AccessError
 
 MASTER_GROUP = "emboux_core.group_emboux_manager"
+STAFF_GROUP = "emboux_core.group_emboux_user"
 
 
 def is_master(env):
@@ -32,3 +35,14 @@ def check_master(env):
     """AccessError unless :func:`is_master`."""
     if not is_master(env):
         raise AccessError(env._("Only an Emboux manager can do this."))
+
+
+def is_staff(env):
+    """True for the superuser and Emboux users (managers included)."""
+    return env.su or env.user.has_group(STAFF_GROUP)
+
+
+def check_staff(env):
+    """AccessError unless :func:`is_staff`."""
+    if not is_staff(env):
+        raise AccessError(env._("Only Emboux staff can do this."))

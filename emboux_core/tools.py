@@ -42,6 +42,9 @@ _ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
 _LOCAL_RE = re.compile(rf"^{_ATEXT}+(?:\.{_ATEXT}+)*$")
 
 
+# Pure functions without an environment: the message is translated at once
+# in the current language (the extractor picks up ``_("...")``).
+# pylint: disable=prefer-env-translation
 def _(source, **kwargs):
     """The message translated at once (the extractor picks up ``_("...")``)."""
     return str(_lt(source, **kwargs))

@@ -25,8 +25,10 @@
         "views/emboux_webhook_event_views.xml",
         "views/emboux_outbound_menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["emboux_outbound/static/tests/tours/**/*"],
+    },
     "external_dependencies": {"python": ["boto3", "cryptography", "dnspython", "requests"]},
     "post_init_hook": "post_init_hook",
     "uninstall_hook": "uninstall_hook",
-    "installable": True,
 }

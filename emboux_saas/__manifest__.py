@@ -25,5 +25,4 @@
         "web.assets_tests": ["emboux_saas/static/tests/tours/**/*"],
     },
     "post_init_hook": "post_init_hook",
-    "installable": True,
 }

@@ -11,8 +11,8 @@ ensure_db_role
 set +e
 
 lint_failed=0
-log "lint: ruff check, ruff format --check"
-if ! { "$VENV/bin/ruff" check -q "$TOP" && "$VENV/bin/ruff" format --check -q "$TOP"; }; then
+log "lint: ruff check, ruff format --check, pylint-odoo, the addons' README.md"
+if ! bash "$TOP/scripts/lint.sh"; then
     lint_failed=1
 fi
 

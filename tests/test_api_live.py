@@ -208,7 +208,7 @@ def test_walkthrough(api):
     expect(api.put("/users/boss@live-example.org/quota", json={"quota_mb": -1}), 422)
     assert expect(
         api.put("/domains/live-example.org/retention", json={"retention_days": 90}), 200
-    ) == {"retention_days": 90}
+    ) == {"retention_days": 90, "last_purge_at": None, "last_purge_error": None}
     expect(
         api.put("/domains/live-example.org/transfer", json={"monthly_transfer_limit_mb": -5}), 422
     )

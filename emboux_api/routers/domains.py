@@ -75,7 +75,14 @@ def create_domain(body: DomainCreate, caller: AuthenticatedCaller) -> DomainOut:
     naming `max_domains` when none is left, even for two parallel creates).
     `sub.example.com` links itself to a wildcard parent `example.com`; a
     customer cannot create a subdomain of a domain hosted for someone else
-    (409)."""
+    (409).
+
+    The provider (`provider`, else the default of Settings) is not called
+    during the request: a domain with one answers `verification_status`
+    `pending` at once, and its identity is created at the provider right
+    after the commit (a subdomain of a wildcard parent with a provider is
+    registered with the parent's identity instead), retried until the
+    provider answers. `POST /domains/{name}/verify` does it now."""
     vals = {"name": body.name}
     if body.provider:
         vals["provider"] = body.provider
@@ -108,7 +115,8 @@ def get_domain(domain: Domain) -> DomainOut:
 )
 def delete_domain(domain: Domain) -> Response:
     """Delete the domain with its mailboxes and aliases; its tenant gets
-    the slot back."""
+    the slot back. Its identity at the provider (a subdomain's
+    registration) is removed after the commit."""
     domain.unlink()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -150,6 +158,18 @@ def get_retention(domain: Domain) -> RetentionOut:
 def set_retention(domain: Domain, body: RetentionIn) -> RetentionOut:
     """Days after which mail is purged; null or 0 keeps mail forever."""
     domain.set_retention(body.retention_days)
+    return RetentionOut.from_record(domain)
+
+
+@router.post("/domains/{name}/retention/purge", **master_only(responses=_NOT_FOUND))
+def purge_retention(domain: Domain) -> RetentionOut:
+    """Run the retention purge of this domain now: Dovecot expunges, in
+    every folder of each of its mailboxes, the messages received more than
+    `retention_days` days ago. Answers the retention object; a Dovecot that
+    failed is in `last_purge_error` (200: the attempt is recorded). 422
+    naming `status` for a suspended domain (never purged), naming
+    `retention_days` for a domain that keeps mail forever."""
+    domain.action_purge_retention()
     return RetentionOut.from_record(domain)
 
 

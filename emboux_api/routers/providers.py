@@ -1,7 +1,8 @@
 """Mail provider routes: verification at a provider, subdomain
-provisioning and self-service. Thin: the work is the domain's methods
-in emboux_outbound (``action_provider_*``, ``_provider_status``,
-``_dns_records_to_publish``)."""
+provisioning, self-service and the change of provider. Thin: the work is
+the domain's methods in emboux_outbound (``action_provider_*``,
+``_provider_status``, ``_dns_records_to_publish``,
+``_provider_change_info``)."""
 
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from fastapi import HTTPException, Path, status
 from ..dependencies import AuthenticatedCaller, master_only, master_or_owner
 from ..routing import EmbouxRouter
 from ..schemas import ErrorOut, VerifyOut, VerifyStatusOut
+from ..schemas.provider import ProviderChangeOut, ProviderIn
 from .domains import Domain
 
 router = EmbouxRouter(tags=["providers"])
@@ -117,3 +119,46 @@ def register_subdomain(domain: Domain) -> VerifyOut:
     call again)."""
     domain.action_provider_register_subdomain()
     return VerifyOut.from_parts(domain._provider_status(), domain._dns_records_to_publish())
+
+
+PROVIDER_DOC = """Move the domain's sending identity to `provider` (master only).
+
+A verified domain keeps sending through its current provider (relay,
+credential, DNS records, verification) while its identity is created and
+verified at the new one: the identity is created right after the request
+(the polling cron, woken at once), the answer says `next_status`
+`not_started`. The records to publish (`records`) then include the new
+provider's, and the SPF both includes. Once the new provider verified the
+domain (the polling cron, or `GET /domains/{name}/verify-status`), the
+domain switches: `provider` is the new one, the old identity is removed,
+and the records to publish are the new provider's only. A failure of the
+new provider is `next_error`; the domain keeps sending through the old one.
+
+A domain that sends through no provider yet (none, or not verified)
+switches at once and is set up at the new provider as a new domain
+(`status` `pending`).
+
+Idempotent: the same provider again answers the state of the move (and
+starts over a move the new provider refused; one that could not start yet
+is retried by the cron anyway); the current provider cancels a move (the
+new identity is removed). 422 naming `provider` for an unknown provider; 409
+naming `provider` for a subdomain that sends with its parent's identity
+(change the parent's)."""
+
+
+@router.put(
+    "/domains/{name}/provider",
+    description=PROVIDER_DOC,
+    **master_only(
+        responses={
+            **_NOT_FOUND,
+            409: {
+                "model": ErrorOut,
+                "description": "`provider`: a subdomain sending with its parent's identity",
+            },
+        }
+    ),
+)
+def change_provider(domain: Domain, body: ProviderIn) -> ProviderChangeOut:
+    domain.action_provider_change(body.provider)
+    return ProviderChangeOut.from_info(domain._provider_change_info())

@@ -8,6 +8,7 @@ from odoo.addons.emboux_core.tools import normalize_domain
 from ..dependencies import CallerEnv, Paging, master_or_owner
 from ..routing import EmbouxRouter
 from ..schemas import ErrorOut, MailboxCreate, MailboxOut, MailboxUpdate, QuotaIn, QuotaOut
+from ..schemas.mailbox import MailboxDetailOut
 
 router = EmbouxRouter(tags=["users"])
 
@@ -71,8 +72,10 @@ def list_users(
 
 
 @router.get("/users/{email}", **master_or_owner(responses=_NOT_FOUND))
-def get_user(mailbox: Mailbox) -> MailboxOut:
-    return MailboxOut.from_record(mailbox)
+def get_user(mailbox: Mailbox) -> MailboxDetailOut:
+    """The mailbox, with the storage it uses as Dovecot last reported it
+    (`used_mb`, `used_at`: null until first read; read hourly)."""
+    return MailboxDetailOut.from_record(mailbox)
 
 
 @router.put("/users/{email}", **master_or_owner(responses=_NOT_FOUND))
@@ -100,6 +103,7 @@ def delete_user(mailbox: Mailbox) -> Response:
 
 @router.get("/users/{email}/quota", **master_or_owner(responses=_NOT_FOUND))
 def get_quota(mailbox: Mailbox) -> QuotaOut:
+    """The quota and the storage used (`used_mb`, null until Dovecot reported it)."""
     return QuotaOut.from_record(mailbox)
 
 

@@ -115,10 +115,22 @@ class DomainOut(BaseModel):
 
 class RetentionOut(BaseModel):
     retention_days: int | None = Field(description="null: mail is kept forever")
+    last_purge_at: UtcDatetime | None = Field(
+        description="When the retention purge last ran for the domain (whatever Dovecot "
+        "answered); null until it first ran"
+    )
+    last_purge_error: str | None = Field(
+        description="Why the last purge failed, wholly or for some mailboxes (the next daily "
+        "run retries); null when it succeeded"
+    )
 
     @classmethod
     def from_record(cls, domain) -> "RetentionOut":
-        return cls(retention_days=domain.retention_days or None)
+        return cls(
+            retention_days=domain.retention_days or None,
+            last_purge_at=domain.last_purge_at or None,
+            last_purge_error=domain.last_purge_error or None,
+        )
 
 
 class RetentionIn(BaseModel):

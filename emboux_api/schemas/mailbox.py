@@ -81,15 +81,34 @@ class MailboxOut(BaseModel):
         ]
 
 
+_USED_MB = "Storage used in MB (rounded up) as Dovecot's quota last reported it; null until read"
+_USED_AT = "When Dovecot last reported the storage used; null until read"
+
+
+class MailboxDetailOut(MailboxOut):
+    """``GET /users/{email}``: a mailbox with its storage used."""
+
+    used_mb: int | None = Field(description=_USED_MB)
+    used_at: UtcDatetime | None = Field(description=_USED_AT)
+
+    @classmethod
+    def from_record(cls, mailbox) -> "MailboxDetailOut":
+        return cls(
+            **MailboxOut.from_record(mailbox).model_dump(),
+            used_mb=mailbox.used_mb if mailbox.used_at else None,
+            used_at=mailbox.used_at or None,
+        )
+
+
 class QuotaOut(BaseModel):
     quota_mb: int = Field(description="0: unlimited")
-    used_mb: int | None = Field(description="null until a mail server reports it")
+    used_mb: int | None = Field(description=_USED_MB)
 
     @classmethod
     def from_record(cls, mailbox) -> "QuotaOut":
         return cls(
             quota_mb=mailbox.quota_mb,
-            used_mb=mailbox.used_mb if mailbox.used_mb_reported else None,
+            used_mb=mailbox.used_mb if mailbox.used_at else None,
         )
 
 

@@ -56,3 +56,46 @@ class VerifyOut(VerifyStatusOut):
             **{key: status.get(key) for key in cls.model_fields if key != "records"},
             records=[DnsRecordOut(**rec) for rec in records],
         )
+
+
+class ProviderIn(BaseModel):
+    provider: Provider = Field(description="The provider to move the domain's sending identity to")
+
+
+class ProviderChangeOut(BaseModel):
+    """A domain's provider and its move to another one. `provider` is the
+    one the domain sends through; while `next_provider` is set the domain
+    moves there, and switches once that one verified it."""
+
+    domain: str
+    provider: Provider | None = Field(description="The provider the domain sends through now")
+    status: VerificationStatus = Field(description="The domain's verification at `provider`")
+    dkim_status: VerificationStatus
+    verified_at: UtcDatetime | None = None
+    provider_error: str | None = Field(
+        default=None, description="The last failure of `provider` (the polling cron retries)"
+    )
+    next_provider: Provider | None = Field(
+        default=None, description="The provider the domain moves to; null: no move"
+    )
+    next_status: VerificationStatus | None = Field(
+        default=None,
+        description="The verification at `next_provider`: `not_started` until its identity "
+        "is created (right after the request, by the polling cron)",
+    )
+    next_error: str | None = Field(
+        default=None,
+        description="Why the move has not gone through yet; the domain keeps sending "
+        "through `provider`",
+    )
+    records: list[DnsRecordOut] = Field(
+        description="The DNS records to publish: during a move those of both providers "
+        "(the SPF includes both)"
+    )
+
+    @classmethod
+    def from_info(cls, info: dict) -> "ProviderChangeOut":
+        return cls(
+            **{key: info[key] for key in cls.model_fields if key != "records"},
+            records=[DnsRecordOut(**rec) for rec in info["records"]],
+        )

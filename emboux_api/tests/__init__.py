@@ -18,3 +18,4 @@ from . import test_secrets
 from . import test_headers
 from . import test_history_api
 from . import test_list_queries
+from . import test_retention_api

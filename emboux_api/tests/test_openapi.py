@@ -17,6 +17,7 @@ EXPECTED = {
     ("put", "/domains/{name}/activate"),
     ("get", "/domains/{name}/retention"),
     ("put", "/domains/{name}/retention"),
+    ("post", "/domains/{name}/retention/purge"),
     ("get", "/domains/{name}/transfer"),
     ("put", "/domains/{name}/transfer"),
     ("post", "/users/"),
@@ -43,6 +44,7 @@ EXPECTED = {
     ("post", "/domains/{name}/ses-verify"),
     ("get", "/domains/{name}/ses-status"),
     ("post", "/domains/{name}/register-subdomain"),
+    ("put", "/domains/{name}/provider"),
     # outbound sending control and the suppression list
     ("get", "/domains/{name}/outbound"),
     ("put", "/domains/{name}/outbound"),
@@ -69,6 +71,8 @@ PUBLIC = {
 # role M of the API contract; every other operation but /health is C
 MASTER = {
     ("put", "/domains/{name}/retention"),
+    ("post", "/domains/{name}/retention/purge"),
+    ("put", "/domains/{name}/provider"),
     ("put", "/domains/{name}/transfer"),
     ("put", "/domains/{name}/parent"),
     ("put", "/domains/{name}/owner"),

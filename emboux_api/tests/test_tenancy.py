@@ -100,6 +100,7 @@ class TestCustomerAuth(TenancyCase):
                             "parent": None,
                             "wildcard": True,
                             "retention_days": 5,
+                            "provider": "ses",
                             "monthly_transfer_limit_mb": 5,
                             "max_domains": 0,
                         },
@@ -146,7 +147,7 @@ class TestOwnerCustomer(TenancyCase):
         )
         self.assertEqual(
             self.assertStatus(self.a("GET", "/domains/acme.test/retention"), 200),
-            {"retention_days": None},
+            {"retention_days": None, "last_purge_at": None, "last_purge_error": None},
         )
         self.assertEqual(
             self.assertStatus(self.a("GET", "/domains/acme.test/transfer"), 200),

@@ -215,7 +215,7 @@ class TestUsers(EmbouxApiCase):
         )
         self.assertEqual(body, {"quota_mb": 2048, "used_mb": None})
         self.assertEqual(mailbox.quota_mb, 2048)
-        mailbox.sudo().write({"used_mb": 12, "used_mb_reported": True})
+        mailbox.sudo().write({"used_mb": 12, "used_at": "2030-01-01 00:00:00"})
         self.assertEqual(
             self.assertStatus(self.api("GET", "/users/jane@example.com/quota"), 200),
             {"quota_mb": 2048, "used_mb": 12},

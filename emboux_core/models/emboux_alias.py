@@ -24,7 +24,6 @@ class EmbouxAlias(models.Model):
     )
     domain_id = fields.Many2one(
         "emboux.domain",
-        string="Domain",
         required=True,
         ondelete="cascade",
         index=True,

@@ -33,7 +33,7 @@ class EmbouxDomain(models.Model):
         help="A suspended domain receives no mail (temporary failure) and its "
         "mailboxes cannot log in; every message and setting is kept.",
     )
-    suspended_by_id = fields.Many2one("res.users", string="Suspended By", readonly=True, copy=False)
+    suspended_by_id = fields.Many2one("res.users", readonly=True, copy=False)
     suspended_at = fields.Datetime(readonly=True, copy=False)
     activated_by_id = fields.Many2one(
         "res.users", string="Last Activated By", readonly=True, copy=False
@@ -186,7 +186,8 @@ class EmbouxDomain(models.Model):
         ).unlink()
         return super().unlink()
 
-    def copy(self, default=None):
+    # pylint: disable-next=method-required-super
+    def copy(self, default=None):  # refused: nothing of the original to copy
         raise EmbouxInputError("name", self.env._("A domain cannot be duplicated."))
 
     # ------------------------------------------------------------------

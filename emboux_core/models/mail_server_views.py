@@ -183,13 +183,14 @@ class EmbouxMailServerViews(models.AbstractModel):
     _description = "Emboux: SQL views and read-only role for Postfix and Dovecot"
 
     def init(self):
-        super().init()
+        res = super().init()
         queue = getattr(self.pool, "_post_init_queue", None)
         if queue is not None:
             # after every emboux_core model has its table (see module doc)
             queue.append(self._setup_mail_server_sql)
         else:
             self._setup_mail_server_sql()
+        return res
 
     def _register_hook(self):
         """At every start (registry load): the views and the role's grants,

@@ -1,9 +1,10 @@
 from contextlib import contextmanager
 import logging
+import unittest
 
 import psycopg2
 
-from odoo.tests import TransactionCase, new_test_user
+from odoo.tests import HttpCase, TransactionCase, common as tests_common, new_test_user
 from odoo.tools import SQL
 
 
@@ -29,6 +30,25 @@ class EmbouxCase(TransactionCase):
     @classmethod
     def make_mailbox(cls, email="jane@example.com", password="correct horse battery", **vals):
         return cls.Mailbox.create({"email": email, "password": password, **vals})
+
+
+class TourCase(HttpCase):
+    """Runs a tour in Debian's Chromium; a browser or websocket-client that
+    is missing fails the test instead of skipping it."""
+
+    def run_tour(self, url, tour, login):
+        if tests_common.websocket is None:
+            self.fail("websocket-client is not installed: the browser tests cannot run")
+        try:
+            tests_common._find_executable()
+        except unittest.SkipTest:
+            self.fail("Chromium is not installed (scripts/ensure_chromium.sh): the tour cannot run")
+        try:
+            self.start_tour(url, tour, login=login)
+        except unittest.SkipTest as exc:
+            self.fail(f"the tour did not run: {exc}")
+        # what the browser's requests wrote
+        self.env.invalidate_all()
 
 
 @contextmanager

@@ -1,10 +1,10 @@
 import os
-import unittest
 from unittest.mock import patch
 
-from odoo.tests import HttpCase, common as tests_common, new_test_user, tagged
+from odoo.tests import new_test_user, tagged
 
 from ..tools import verify_password
+from .common import TourCase
 
 DOMAIN = "backend-tour.example.com"
 EMAIL = "info@backend-tour.example.com"
@@ -13,7 +13,7 @@ SMTP_HOST = "smtp.backend-tour.test"
 
 
 @tagged("post_install", "-at_install")
-class TestBackendTour(HttpCase):
+class TestBackendTour(TourCase):
     """The staff forms in Debian's Chromium, as an Emboux manager: create a
     domain, create a mailbox with a password and Catch-All ticked on the
     creation form, read its SMTP settings, suspend the domain. A browser that
@@ -31,19 +31,9 @@ class TestBackendTour(HttpCase):
         )
 
     def test_backend_tour(self):
-        if tests_common.websocket is None:
-            self.fail("websocket-client is not installed: the browser tests cannot run")
-        try:
-            tests_common._find_executable()
-        except unittest.SkipTest:
-            self.fail("Chromium is not installed (scripts/ensure_chromium.sh): the tour cannot run")
         # the SMTP host the form shows (env wins over odoo.conf)
         with patch.dict(os.environ, {"EMBOUX_SMTP_HOST": SMTP_HOST}):
-            try:
-                self.start_tour("/odoo", "emboux_backend_tour", login=self.manager.login)
-            except unittest.SkipTest as exc:
-                self.fail(f"the tour did not run: {exc}")
-        self.env.invalidate_all()
+            self.run_tour("/odoo", "emboux_backend_tour", self.manager.login)
 
         domain = self.env["emboux.domain"].search([("name", "=", DOMAIN)])
         self.assertEqual(len(domain), 1)

@@ -26,7 +26,7 @@ class TestMailboxAddress(EmbouxCase):
         self.assertEqual(mailbox.name, "Jane Doe")
         self.assertEqual(mailbox.quota_mb, 1024)
         self.assertTrue(mailbox.active)
-        self.assertFalse(mailbox.used_mb_reported)
+        self.assertFalse(mailbox.used_at)
         self.assertEqual(mailbox.display_name, "jane.doe@example.com")
 
     def test_idn_address(self):

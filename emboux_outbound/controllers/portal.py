@@ -4,19 +4,37 @@ provider's DKIM and ownership records with the MX and SPF), the page shows
 the verification, and a button starts it (self-service verify). The
 page also shows the domain's sending usage (its counts against each limit
 and the last 30 days), the domain list today's count against the daily
-limit."""
+limit.
+
+What a customer does here over REST too, through the same model methods:
+the DNS check (``_dns_check``, GET /domains/{name}/dns-check), its own lower
+daily and monthly caps (``set_outbound_settings``, PUT .../outbound) and a
+subdomain of its wildcard parent (``create``, POST /domains/, then
+``action_provider_register_subdomain``, .../register-subdomain: the
+parent must be verified)."""
 
 from odoo import http
 from odoo.http import request
 from odoo.tools.translate import LazyTranslate
 
+from odoo.addons.emboux_core.exceptions import EmbouxInputError
 from odoo.addons.emboux_saas.controllers.portal import EmbouxCustomerPortal
 
 _lt = LazyTranslate(__name__)
 
 VERIFY_MESSAGES = {
     "verify_started": _lt("The verification was started at the mail provider."),
+    "limits_changed": _lt("The sending limits were changed."),
+    "subdomain_added": _lt(
+        "The subdomain was added: it is registered with its parent's identity in a moment, "
+        "and sends with it from then on."
+    ),
+    "subdomain_registered": _lt(
+        "The subdomain was registered with its parent's identity: it can send at once."
+    ),
 }
+
+CAP_FIELDS = ("daily_limit", "monthly_limit")
 
 
 class EmbouxOutboundPortal(EmbouxCustomerPortal):
@@ -31,6 +49,16 @@ class EmbouxOutboundPortal(EmbouxCustomerPortal):
         values["provider_status_labels"] = self._emboux_provider_status_labels(status)
         # sending usage: the figures and the chart (emboux_outbound.outbound_usage)
         values.update(domain._outbound_usage_values())
+        # the domain's own caps against the plan's limits (display only:
+        # set_outbound_settings decides)
+        tier = domain.sudo().effective_outbound_tier_id
+        values["outbound_caps"] = {
+            "daily_limit": domain.outbound_daily_cap,
+            "monthly_limit": domain.outbound_monthly_cap,
+            "plan_daily_limit": tier.daily_limit,
+            "plan_monthly_limit": tier.monthly_limit,
+        }
+        values.setdefault("dns_check", None)
         return values
 
     def _emboux_provider_status_labels(self, status):
@@ -63,9 +91,108 @@ class EmbouxOutboundPortal(EmbouxCustomerPortal):
         methods=["POST"],
     )
     def portal_emboux_domain_verify(self, domain_id, **post):
+        return self._emboux_domain_post(
+            domain_id, lambda d: d.action_provider_verify(), "verify_started"
+        )
+
+    @http.route(
+        ["/my/domains/<int:domain_id>/dns-check"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["GET"],
+    )
+    def portal_emboux_domain_dns_check(self, domain_id, **kw):
+        """The domain page with each record to publish looked up in the DNS
+        (read only: a GET, as GET /domains/{name}/dns-check)."""
         domain = self._emboux_get("emboux.domain", domain_id)
-        _result, error, field = self._emboux_write(domain.action_provider_verify)
-        if error:
-            values = self._emboux_domain_values(domain, error=error, error_field=field)
-            return self._emboux_render("emboux_saas.portal_my_emboux_domain", values, status=422)
-        return request.redirect(f"/my/domains/{domain.id}?msg=verify_started")
+        return self._emboux_domain_page(domain, 200, dns_check=domain._dns_check())
+
+    @http.route(
+        ["/my/domains/<int:domain_id>/limits"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_domain_limits(self, domain_id, **post):
+        form = {key: (post.get(key) or "").strip() for key in CAP_FIELDS}
+
+        def set_caps(domain):
+            # empty: no cap of its own (the API's null)
+            values = {key: self._emboux_int(form[key], key) if form[key] else None for key in form}
+            domain.set_outbound_settings(values)
+            # the model takes a cap above the plan's limit as "no cap": here
+            # the customer asked for more than it gets, which the page
+            # refuses rather than silently granting less (the savepoint
+            # undoes the write)
+            info = domain._outbound_info()
+            for key in CAP_FIELDS:
+                if values[key] and info[key] and values[key] > info[key]:
+                    raise EmbouxInputError(
+                        key,
+                        request.env._(
+                            "%(field)s: %(value)s is above the limit of your plan (%(limit)s); "
+                            "enter %(limit)s or less, or leave it empty for the plan's limit",
+                            field=key,
+                            value=values[key],
+                            limit=info[key],
+                        ),
+                    )
+
+        return self._emboux_domain_post(
+            domain_id, set_caps, "limits_changed", form=form, form_name="limits"
+        )
+
+    @http.route(
+        ["/my/domains/<int:domain_id>/subdomains"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_subdomain_create(self, domain_id, **post):
+        """A subdomain of this wildcard parent, as POST /domains/ creates
+        it: linked to the parent and registered with its identity by the
+        provider cron right after the commit (no provider call here: the
+        tenant's quota row is locked until the commit). Its page then has
+        the explicit registration (POST .../register-subdomain)."""
+        parent = self._emboux_get("emboux.domain", domain_id)
+        label = (post.get("label") or "").strip().lower().removesuffix(".")
+
+        def create():
+            if not label:
+                raise EmbouxInputError(
+                    "label", request.env._("label: a subdomain name is required")
+                )
+            return request.env["emboux.domain"].create({"name": f"{label}.{parent.name}"})
+
+        def refused(error, error_field):
+            if error_field in ("name", "label", "max_domains"):
+                error_field = "label"
+            return self._emboux_domain_page(
+                parent,
+                error=error,
+                error_field=error_field,
+                form={"label": label},
+                form_name="subdomain",
+            )
+
+        return self._emboux_post(
+            create,
+            lambda domain: request.redirect(f"/my/domains/{domain.id}?msg=subdomain_added"),
+            refused,
+        )
+
+    @http.route(
+        ["/my/domains/<int:domain_id>/register-subdomain"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_subdomain_register(self, domain_id, **post):
+        """Register (again) a linked subdomain with its parent's identity."""
+        return self._emboux_domain_post(
+            domain_id, lambda d: d.action_provider_register_subdomain(), "subdomain_registered"
+        )

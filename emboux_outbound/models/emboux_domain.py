@@ -20,6 +20,7 @@ the chain of parents, else the domain itself. Two readings of the same rule:
   costs a few index lookups. The tests check that both readings agree.
 """
 
+from collections import defaultdict
 import logging
 
 import psycopg2
@@ -106,7 +107,6 @@ class EmbouxDomain(models.Model):
     # ------------------------------------------------------------------
     outbound_tier_id = fields.Many2one(
         "emboux.outbound.tier",
-        string="Outbound Tier",
         index=True,
         ondelete="restrict",
         default=lambda self: self.env["emboux.outbound.tier"]._default_tier(),
@@ -122,7 +122,6 @@ class EmbouxDomain(models.Model):
     )
     outbound_status = fields.Selection(
         OUTBOUND_STATUS_SELECTION,
-        string="Outbound Status",
         required=True,
         default="active",
         copy=False,
@@ -131,6 +130,7 @@ class EmbouxDomain(models.Model):
     )
     provider = fields.Selection(
         PROVIDER_SELECTION,
+        default=lambda self: self._default_provider(),
         help="The relay that signs and sends this domain's mail. Empty: none yet.",
     )
     verification_status = fields.Selection(
@@ -150,7 +150,9 @@ class EmbouxDomain(models.Model):
         copy=False,
     )
     verified_at = fields.Datetime(
-        string="Verified At",
+        compute="_compute_verified_at",
+        store=True,
+        readonly=True,
         copy=False,
         help="When the domain became verified; cleared when it stops being verified.",
     )
@@ -160,7 +162,6 @@ class EmbouxDomain(models.Model):
     # ------------------------------------------------------------------
     inherited_from_id = fields.Many2one(
         "emboux.domain",
-        string="Inherited From",
         compute="_compute_effective_outbound",
         search="_search_inherited_from_id",
         recursive=True,
@@ -218,6 +219,17 @@ class EmbouxDomain(models.Model):
             domain.effective_outbound_enforcement = root.outbound_enforcement
             domain.effective_verification_status = root.verification_status
             domain.verified_via_parent = inherited and root.verification_status == "verified"
+
+    @api.depends("verification_status")
+    def _compute_verified_at(self):
+        # becoming verified stamps the time, staying verified keeps it,
+        # leaving verified clears it
+        now = fields.Datetime.now()
+        for domain in self:
+            if domain.verification_status != "verified":
+                domain.verified_at = False
+            elif not domain.verified_at:
+                domain.verified_at = now
 
     # ------------------------------------------------------------------
     # searches: through the SQL view, the same rule set-based
@@ -288,7 +300,7 @@ class EmbouxDomain(models.Model):
     # the SQL view
     # ------------------------------------------------------------------
     def init(self):
-        super().init()
+        res = super().init()
         # The ORM always writes these; the database defaults keep a row
         # inserted in plain SQL (a script, an older addon's test) valid
         # under the NOT NULL of the required selections.
@@ -306,6 +318,7 @@ class EmbouxDomain(models.Model):
                 )
             )
         self._create_effective_outbound_view()
+        return res
 
     def _register_hook(self):
         super()._register_hook()
@@ -413,30 +426,57 @@ class EmbouxDomain(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        now = fields.Datetime.now()
-        vals_list = [dict(vals) for vals in vals_list]
-        for vals in vals_list:
-            if vals.get("verification_status") == "verified" and "verified_at" not in vals:
-                vals["verified_at"] = now
-        return super().create(vals_list)
+        """The addon's one ``create``: what follows from the values is in
+        ``_prepare_create_vals`` (the provider set-up to do, emboux_saas
+        calls it once owner and parent are known); here the rows beside
+        the domain (its counter row) and the wake-up of the provider cron."""
+        domains = super().create(vals_list)
+        self.env["emboux.outbound.counter"]._ensure_rows(domains.ids)
+        if any(domains.sudo().mapped("provider_setup_pending")):
+            self._provider_trigger_sync()
+        return domains
 
     def write(self, vals):
-        status = vals.get("verification_status")
-        if (
-            status
-            and "verified_at" not in vals
-            and not self.env["emboux.tenant"]._is_tenant_caller()
-        ):
-            # becoming verified stamps the time; leaving verified clears it
-            changing = self.filtered(lambda d: d.verification_status != status)
-            if changing and len(changing) != len(self):
-                res = super(EmbouxDomain, self - changing).write(vals)
-                changing.write(vals)
-                return res
-            if changing:
-                now = fields.Datetime.now() if status == "verified" else False
-                vals = dict(vals, verified_at=now)
-        return super().write(vals)
+        """The addon's one ``write``. Each feature names the values that
+        follow from ``vals`` for some of the records (a warm-up start, a
+        fresh reputation window, a newly linked subdomain's provider set-up):
+        the records are written once, in groups of the same values, and
+        nothing re-enters ``write``."""
+        vals = dict(vals)
+        extras = defaultdict(dict)  # record id -> values of its own
+        lifted = self._sending_prepare_write(vals, extras)
+        provider_work = self._provider_prepare_write(vals, extras)
+        if not extras:
+            res = super().write(vals)
+        else:
+            groups = defaultdict(list)
+            for domain in self:
+                own = extras.get(domain.id, {})
+                groups[tuple(sorted(own.items()))].append(domain.id)
+            res = True
+            for own, ids in groups.items():
+                res = super(EmbouxDomain, self.browse(ids)).write({**vals, **dict(own)})
+        if lifted:
+            lifted._reset_reputation_counters()
+        if provider_work:
+            self._provider_trigger_sync()
+        return res
+
+    # ------------------------------------------------------------------
+    # the form's buttons: a notification saying what happened
+    # ------------------------------------------------------------------
+    def _button_notification(self, title, message, kind="success"):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": title,
+                "message": message,
+                "type": kind,
+                "sticky": kind != "success",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     # ------------------------------------------------------------------
     # business methods: the one code path of forms, portal and API
@@ -464,8 +504,8 @@ class EmbouxDomain(models.Model):
 
     def _set_verification(self, status, dkim_status=None):
         """Record the provider's answer (``status`` and, when given, the
-        DKIM status); ``verified_at`` follows. For the provider code, which
-        runs as superuser on behalf of the customer's request."""
+        DKIM status); ``verified_at`` follows (computed). For the provider
+        code, which runs as superuser on behalf of the customer's request."""
         vals = {"verification_status": status}
         if dkim_status is not None:
             vals["dkim_status"] = dkim_status

@@ -235,40 +235,39 @@ class EmbouxDomain(models.Model):
             vals["spike_max_multiplier"] = float(value)
         return vals
 
-    @api.model_create_multi
-    def create(self, vals_list):
-        domains = super().create(vals_list)
-        self.env["emboux.outbound.counter"]._ensure_rows(domains.ids)
-        return domains
-
-    def write(self, vals):
-        vals = dict(vals)
+    def _sending_prepare_write(self, vals, extras):
+        """The sending values that follow from ``vals`` (emboux_outbound's
+        one ``write``), per record in ``extras``: a status change is stamped
+        (and its old reason cleared) on the records whose status changes; a
+        warm-up (re)starts from its first day on the records that had none;
+        a lifted guillotine starts a fresh reputation window. Answers the
+        lifted domains, whose today's bounces and complaints are forgotten
+        once written."""
         today = fields.Date.today()  # UTC, as the SQL of the limits
-        starting = self.browse()
         if vals.get("warmup_profile") and "warmup_started_on" not in vals:
-            # a warm-up (re)starts from its first day when there was none
-            starting = self.filtered(lambda d: not d.warmup_profile)
+            for domain in self.filtered(lambda d: not d.warmup_profile):
+                extras[domain.id]["warmup_started_on"] = today
         lifted = self.browse()
         status = vals.get("outbound_status")
         if status:
             changing = self.filtered(lambda d: d.outbound_status != status)
-            if changing:
-                vals.setdefault("outbound_status_changed_at", fields.Datetime.now())
-                vals.setdefault("outbound_status_reason", False)
+            stamp = {
+                "outbound_status_changed_at": fields.Datetime.now(),
+                "outbound_status_reason": False,
+            }
+            for domain in changing:
+                extras[domain.id].update({k: v for k, v in stamp.items() if k not in vals})
             if status == "active":
                 lifted = changing.filtered(lambda d: d.outbound_status == "guillotined")
-        res = super().write(vals)
-        if starting:
-            super(EmbouxDomain, starting).write({"warmup_started_on": today})
-        if lifted:
-            lifted._reset_reputation(today)
-        return res
+                if "reputation_since" not in vals:
+                    for domain in lifted:
+                        extras[domain.id]["reputation_since"] = today
+        return lifted
 
-    def _reset_reputation(self, today):
-        """A lifted guillotine starts a fresh reputation window: rates count
-        from today, and today's bounces and complaints are forgotten
-        (otherwise the next bounce would guillotine the domain again)."""
-        super().write({"reputation_since": today})
+    def _reset_reputation_counters(self):
+        """A lifted guillotine starts a fresh reputation window (its
+        ``reputation_since`` is today): today's bounces and complaints are
+        forgotten, otherwise the next bounce would guillotine it again."""
         self.env.execute_query(
             SQL(
                 "UPDATE emboux_outbound_counter SET bounces_today = 0, complaints_today = 0"
@@ -612,6 +611,24 @@ class EmbouxDomain(models.Model):
         check_master(self.env)
         self.write({"outbound_status": "paused"})
         return True
+
+    def button_outbound_pause(self):
+        self.action_outbound_pause()
+        return self._button_notification(
+            self.env._("Sending paused"),
+            self.env._(
+                "%(names)s sends nothing until a manager resumes it.",
+                names=", ".join(self.mapped("name")),
+            ),
+            kind="warning",
+        )
+
+    def button_outbound_resume(self):
+        self.action_outbound_resume()
+        return self._button_notification(
+            self.env._("Sending resumed"),
+            self.env._("%(names)s may send again.", names=", ".join(self.mapped("name"))),
+        )
 
     # ------------------------------------------------------------------
     # the send decision

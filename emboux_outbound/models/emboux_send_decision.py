@@ -81,13 +81,14 @@ class EmbouxSendDecision(models.AbstractModel):
     _description = "Emboux: the send decision's SQL functions and the policy service's role"
 
     def init(self):
-        super().init()
+        res = super().init()
         queue = getattr(self.pool, "_post_init_queue", None)
         if queue is not None:
             # after every emboux_outbound model has its table
             queue.append(self._setup_send_decision_sql)
         else:
             self._setup_send_decision_sql()
+        return res
 
     def _register_hook(self):
         """At every start: the functions when missing, the settings from the

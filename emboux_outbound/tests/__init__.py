@@ -18,3 +18,8 @@ from . import test_cron_concurrency
 from . import test_ses_feedback
 from . import test_history
 from . import test_send_decision_sql
+from . import test_provider_async
+from . import test_provider_change
+from . import test_structure
+from . import test_portal_selfservice
+from . import test_portal_tour

@@ -9,6 +9,8 @@ Routes: ``POST /v3/domains``; ``GET``/``DELETE /v3/domains/{d}``; ``PUT
 
 ``mode``: None (normal), ``"error"`` (every call answers 500), or
 ``"timeout"`` (every call waits ``delay`` seconds before answering).
+``slow``: ``{path suffix: seconds}``, the calls whose path ends so wait
+that long, then answer as usual; ``waiting`` is set while one waits.
 A domain becomes ``active`` on its next verify once the test put it in
 ``dns_published`` (as if its DNS records were found).
 """
@@ -32,6 +34,8 @@ class FakeMailgun:
         self.calls = []  # (method, path)
         self.mode = None
         self.delay = 3.0
+        self.slow = {}
+        self.waiting = threading.Event()
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self.server.daemon_threads = True
@@ -58,6 +62,8 @@ class FakeMailgun:
             self.dns_published.clear()
             self.calls.clear()
             self.mode = None
+            self.slow = {}
+            self.waiting.clear()
 
     def count(self, method, path_suffix=""):
         return sum(1 for m, p in self.calls if m == method and p.endswith(path_suffix))
@@ -299,8 +305,15 @@ class FakeMailgun:
                 with fake.lock:
                     fake.calls.append((method, split.path))
                     mode = fake.mode
+                    pause = next(
+                        (s for suffix, s in fake.slow.items() if split.path.endswith(suffix)), 0
+                    )
                 if mode == "timeout":
                     time.sleep(fake.delay)
+                if pause:
+                    fake.waiting.set()
+                    time.sleep(pause)
+                    fake.waiting.clear()
                 if mode == "error":
                     return self._answer(500, {"message": "Internal Server Error"})
                 if not self._authorized():

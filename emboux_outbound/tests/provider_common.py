@@ -103,3 +103,9 @@ class ProviderServersMixin:
         """What runs after the commit of the test's transaction (provider
         cleanup of deleted domains)."""
         self.env.cr.postcommit.run()
+
+    def sync_providers(self):
+        """What the polling cron does right after the commit of the test's
+        transaction (create, link and activate wake it): the recorded
+        provider work, then the polls. Answers the domains handled."""
+        return self.env["emboux.domain"]._cron_poll_provider_verification()

@@ -138,7 +138,7 @@ class CronRaceCase(TransactionCase):
 
 @tagged("post_install", "-at_install")
 class TestPollCronConcurrency(ProviderServersMixin, CronRaceCase):
-    LOGGER = "odoo.addons.emboux_outbound.models.emboux_domain_provider"
+    LOGGER = "odoo.addons.emboux_outbound.models.emboux_domain_provider_sync"
 
     def setUp(self):
         super().setUp()
@@ -150,6 +150,8 @@ class TestPollCronConcurrency(ProviderServersMixin, CronRaceCase):
                 [{"name": name, "provider": "mailgun"} for name in self.names]
             )
             self.ids = domains.ids
+            # set up at the provider, as the cron their creation woke does
+            domains._provider_start_verification()
             env.flush_all()
             # checked an hour ago: due for this run
             env.cr.execute(

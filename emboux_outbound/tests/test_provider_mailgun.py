@@ -13,7 +13,11 @@ class TestProviderMailgun(ProviderServersMixin, OutboundCase):
     """Mailgun through ``requests`` against the fake Mailgun server."""
 
     def make(self, name, **vals):
-        return self.Domain.create({"name": name, "provider": "mailgun", **vals})
+        """A domain at Mailgun, as it is once the cron that its creation
+        woke has run."""
+        domain = self.Domain.create({"name": name, "provider": "mailgun", **vals})
+        self.sync_providers()
+        return domain
 
     def make_verified_parent(self, name="parent.test"):
         parent = self.make(name, is_wildcard=True)
@@ -24,7 +28,13 @@ class TestProviderMailgun(ProviderServersMixin, OutboundCase):
 
     # ------------------------------------------------------------------
     def test_create_starts_verification_and_webhooks(self):
-        domain = self.make("shop.test")
+        domain = self.Domain.create({"name": "shop.test", "provider": "mailgun"})
+        # the create answers pending and calls nothing: the cron does it
+        self.assertEqual(self.mailgun.calls, [])
+        self.assertEqual(domain.verification_status, "pending")
+        self.assertTrue(domain.provider_setup_pending)
+        self.assertEqual(self.sync_providers(), 1)
+        self.assertFalse(domain.provider_setup_pending)
         self.assertIn("shop.test", self.mailgun.domains)
         self.assertEqual(domain.verification_status, "pending")
         self.assertEqual(domain.dkim_status, "pending")
@@ -69,9 +79,12 @@ class TestProviderMailgun(ProviderServersMixin, OutboundCase):
         self.set_default_provider("mailgun")
         domain = self.Domain.create({"name": "default.test"})
         self.assertEqual(domain.provider, "mailgun")
+        self.sync_providers()
         self.assertIn("default.test", self.mailgun.domains)
         self.set_default_provider(False)
         bare = self.Domain.create({"name": "bare.test"})
+        self.assertFalse(bare.provider_setup_pending)
+        self.sync_providers()
         self.assertFalse(bare.provider)
         self.assertEqual(bare.verification_status, "not_started")
         self.assertNotIn("bare.test", self.mailgun.domains)
@@ -92,13 +105,15 @@ class TestProviderMailgun(ProviderServersMixin, OutboundCase):
         # the client waits 1 s, but Odoo's test runner raises any requests
         # timeout under 10 s to 10 s
         self.mailgun.delay = 10.5
+        domain, other = self.Domain.create(
+            [
+                {"name": "slow.test", "provider": "mailgun"},
+                {"name": "slower.test", "provider": "mailgun"},
+            ]
+        )
+        self.assertEqual(self.mailgun.calls, [])  # not in the request
         with self.assertLogs(LOGGER, "WARNING"):
-            domain, other = self.Domain.create(
-                [
-                    {"name": "slow.test", "provider": "mailgun"},
-                    {"name": "slower.test", "provider": "mailgun"},
-                ]
-            )
+            self.sync_providers()
         self.assertEqual(domain.verification_status, "pending")
         self.assertIn("no answer within", domain.provider_error)
         # one timeout for the batch, not one per domain
@@ -118,6 +133,7 @@ class TestProviderMailgun(ProviderServersMixin, OutboundCase):
         self.Domain._cron_poll_provider_verification()
         self.assertEqual(domain.verification_status, "verified")
         self.assertEqual(domain.dkim_status, "verified")
+        self.assertFalse(domain.provider_setup_pending)
 
     def test_one_domain_refused_does_not_stop_the_others(self):
         good = self.make("good.test")
@@ -152,6 +168,11 @@ class TestProviderMailgun(ProviderServersMixin, OutboundCase):
         domain.action_suspend()
         with self.assertLogs(LOGGER, "DEBUG") as logs:
             domain.action_activate()
+            # after the commit, by the cron
+            self.assertTrue(domain.provider_credential_pending)
+            self.assertEqual(self.mailgun.count("GET", "/credentials"), 0)
+            self.sync_providers()
+        self.assertFalse(domain.provider_credential_pending)
         credentials = self.mailgun.domains["send.test"]["credentials"]
         self.assertEqual(list(credentials), ["emboux-relay@send.test"])
         self.assertEqual(domain.smtp_login, "emboux-relay@send.test")
@@ -161,6 +182,8 @@ class TestProviderMailgun(ProviderServersMixin, OutboundCase):
         self.assertNotIn(password, "\n".join(logs.output))
         # idempotent: a second activation creates nothing
         domain.action_activate()
+        self.sync_providers()
+        self.assertEqual(self.mailgun.count("GET", "/credentials"), 2)
         self.assertEqual(self.mailgun.count("POST", "/credentials"), 1)
         self.assertEqual(domain.sudo().smtp_password, password)
 
@@ -171,6 +194,7 @@ class TestProviderMailgun(ProviderServersMixin, OutboundCase):
             "Thu, 13 Oct 2026 18:02:55 GMT",
         )
         domain.action_activate()
+        self.sync_providers()
         self.assertEqual(self.mailgun.count("POST", "/credentials"), 0)
         self.assertEqual(domain.smtp_login, "emboux-relay@kept.test")
         self.assertFalse(domain.sudo().smtp_password)
@@ -179,17 +203,29 @@ class TestProviderMailgun(ProviderServersMixin, OutboundCase):
         domain = self.make("down.test")
         domain.action_suspend()
         self.mailgun.mode = "error"
-        with self.assertLogs(LOGGER, "WARNING"):
-            domain.action_activate()
+        domain.action_activate()
         self.assertEqual(domain.status, "active")
+        with self.assertLogs(LOGGER, "WARNING"):
+            self.sync_providers()
         self.assertIn("HTTP 500", domain.provider_error)
         self.assertFalse(domain.smtp_login)
+        # still to do: the next run makes it
+        self.assertTrue(domain.provider_credential_pending)
+        self.mailgun.mode = None
+        self.backdate_checks(domain)
+        self.sync_providers()
+        self.assertEqual(domain.smtp_login, "emboux-relay@down.test")
+        self.assertFalse(domain.provider_error)
+        self.assertFalse(domain.provider_credential_pending)
 
     def test_subdomain_registered_with_parent_dkim(self):
         parent = self.make_verified_parent()
         sub = self.Domain.create({"name": "news.parent.test"})
         self.assertEqual(sub.parent_id, parent)
         self.assertEqual(sub.provider, "mailgun")
+        self.assertTrue(sub.provider_setup_pending)
+        self.assertNotIn("news.parent.test", self.mailgun.domains)
+        self.sync_providers()
         self.assertEqual(sub.provider_identity, "subdomain")
         remote = self.mailgun.domains["news.parent.test"]
         self.assertFalse(remote["dkim_self"])
@@ -207,8 +243,9 @@ class TestProviderMailgun(ProviderServersMixin, OutboundCase):
     def test_failed_subdomain_registration_is_retried_by_the_cron(self):
         self.make_verified_parent()
         self.mailgun.mode = "error"
+        sub = self.Domain.create({"name": "late.parent.test"})
         with self.assertLogs(LOGGER, "WARNING"):
-            sub = self.Domain.create({"name": "late.parent.test"})
+            self.assertEqual(self.sync_providers(), 1)
         self.assertFalse(sub.provider_identity)
         self.assertIn("HTTP 500", sub.provider_error)
         self.assertTrue(sub.verified_via_parent)  # the local record is complete
@@ -232,6 +269,7 @@ class TestProviderMailgun(ProviderServersMixin, OutboundCase):
     def test_delete_cleans_provider_state_after_commit(self):
         parent = self.make_verified_parent()
         sub = self.Domain.create({"name": "gone.parent.test"})
+        self.sync_providers()
         sub.unlink()
         self.assertIn("gone.parent.test", self.mailgun.domains)  # not before the commit
         self.run_postcommit()

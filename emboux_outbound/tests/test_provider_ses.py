@@ -29,7 +29,11 @@ class TestProviderSes(ProviderServersMixin, OutboundCase):
     moto never reports, through botocore's Stubber."""
 
     def make(self, name, **vals):
-        return self.Domain.create({"name": name, "provider": "ses", **vals})
+        """A domain at SES, as it is once the cron that its creation woke
+        has run."""
+        domain = self.Domain.create({"name": name, "provider": "ses", **vals})
+        self.sync_providers()
+        return domain
 
     # ------------------------------------------------------------------
     # against moto
@@ -89,6 +93,7 @@ class TestProviderSes(ProviderServersMixin, OutboundCase):
         self.assertEqual(parent.verification_status, "verified")
         sub = self.Domain.create({"name": "news.parent.test"})
         self.assertEqual(sub.provider, "ses")
+        self.sync_providers()
         self.assertEqual(sub.provider_identity, "subdomain")
         self.assertTrue(sub.verified_via_parent)
         # SES covers the subdomain with the parent's identity: none of its own

@@ -23,6 +23,7 @@ of every table the suite writes. What each role may change:
 Nothing a non-staff role gets back names tenant B.
 """
 
+import contextlib
 import inspect
 import itertools
 import logging
@@ -317,6 +318,7 @@ class TestRpcSurface(ProviderServersMixin, SendingCase):
             "parent": [self.domain_b.name, None],
             "wildcard": [True],
             "quotas": [{"max_domains": 99}],
+            "provider": ["ses", "smtp"],
             "default": [None],
             "vals_list": None,  # create: see create_values
             "vals": None,  # write: see write_values
@@ -460,18 +462,15 @@ class TestRpcSurface(ProviderServersMixin, SendingCase):
         snapshots around it; everything rolled back after."""
         before = self.snapshot()
         result = error = after = None
-        try:
-            with self.env.cr.savepoint():
-                try:
-                    # a failed call is rolled back, as its request would be
-                    with self.env.cr.savepoint():
-                        result = call_kw(self.env(user=user)[model_name], name, args, kwargs)
-                except Exception as exc:  # noqa: BLE001 judged below
-                    error = exc
-                after = self.snapshot()
-                raise Rollback
-        except Rollback:
-            pass
+        with contextlib.suppress(Rollback), self.env.cr.savepoint():
+            try:
+                # a failed call is rolled back, as its request would be
+                with self.env.cr.savepoint():
+                    result = call_kw(self.env(user=user)[model_name], name, args, kwargs)
+            except Exception as exc:  # noqa: BLE001 judged below
+                error = exc
+            after = self.snapshot()
+            raise Rollback
         self.env.cr.postcommit.clear()
         self.env.invalidate_all()
         return result, error, before, after
@@ -479,6 +478,8 @@ class TestRpcSurface(ProviderServersMixin, SendingCase):
     @mute_logger(
         "odoo.sql_db",
         "odoo.addons.emboux_outbound.models.emboux_domain_provider",
+        "odoo.addons.emboux_outbound.models.emboux_domain_provider_sync",
+        "odoo.addons.emboux_outbound.models.emboux_domain_provider_change",
         "odoo.addons.emboux_outbound.providers.mailgun",
         "odoo.models.unlink",
         "odoo.addons.base.models.ir_rule",

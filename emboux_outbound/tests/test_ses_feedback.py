@@ -107,7 +107,11 @@ class TestSesFeedback(ProviderServersMixin, OutboundCase):
         return {arn: sorted(kinds) for arn, kinds in result.items()}
 
     def make(self, name, **vals):
-        return self.Domain.create({"name": name, "provider": "ses", **vals})
+        """A domain at SES, as it is once the cron that its creation woke
+        has run."""
+        domain = self.Domain.create({"name": name, "provider": "ses", **vals})
+        self.sync_providers()
+        return domain
 
     def trusted(self):
         return self.env["emboux.webhook.event"]._ses_trusted_topics()
@@ -173,11 +177,12 @@ class TestSesFeedback(ProviderServersMixin, OutboundCase):
 
     def test_without_setting_nothing_is_set(self):
         # the call is checked (the run's log level can be above INFO)
+        domain, second = self.Domain.create(
+            [{"name": name, "provider": "ses"} for name in ("plain.test", "plain2.test")]
+        )
         with patch.object(provider_model, "_logger") as logger:
-            domain, second = self.Domain.create(
-                [{"name": name, "provider": "ses"} for name in ("plain.test", "plain2.test")]
-            )
-        logger.info.assert_called_once()  # one line for the call
+            self.sync_providers()
+        logger.info.assert_called_once()  # one line for the cron's run
         self.assertIn("No SES notification topic", logger.info.call_args.args[0])
         self.assertEqual(logger.info.call_args.args[1], "plain.test, plain2.test")
         self.assertFalse(second.ses_notification_topic_arn)
@@ -189,6 +194,8 @@ class TestSesFeedback(ProviderServersMixin, OutboundCase):
         # Mailgun domains are none of this
         with notification_topic(self.topic):
             other = self.Domain.create({"name": "gun.test", "provider": "mailgun"})
+            self.sync_providers()
+        self.assertEqual(other.provider_identity, "own")
         self.assertFalse(other.ses_notification_topic_arn)
 
     def test_failure_is_retried_by_the_cron(self):
@@ -224,6 +231,7 @@ class TestSesFeedback(ProviderServersMixin, OutboundCase):
             domains = self.Domain.create(
                 [{"name": name, "provider": "ses"} for name in ("a1.test", "a2.test")]
             )
+            self.sync_providers()
         self.assertEqual(called.call_count, 1)
         for domain in domains:
             self.assertIn("timeout", domain.provider_error)
@@ -270,6 +278,7 @@ class TestSesFeedback(ProviderServersMixin, OutboundCase):
             self.assertEqual(parent.verification_status, "verified")
             with patch.object(SesProvider, "set_notification_topic") as called:
                 sub = self.Domain.create({"name": "news.parent.test"})
+                self.sync_providers()
             # no identity of its own at SES: its mail is the parent's identity's,
             # with the parent's notifications
             called.assert_not_called()

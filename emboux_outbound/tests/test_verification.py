@@ -83,7 +83,8 @@ class TestVerification(ProviderServersMixin, OutboundCase):
         self.assertEqual(caught.exception.field, "name")
         parent = self.Domain.create({"name": "p.test", "provider": "ses", "is_wildcard": True})
         sub = self.Domain.create({"name": "s.p.test"})
-        self.assertEqual(sub.provider_identity, "subdomain")  # registered at creation
+        self.sync_providers()
+        self.assertEqual(sub.provider_identity, "subdomain")  # registered after creation
         with self.assertRaises(EmbouxConflictError):
             sub.action_provider_register_subdomain()  # the parent is pending
         parent._provider_refresh()
@@ -119,6 +120,8 @@ class TestVerification(ProviderServersMixin, OutboundCase):
         parent.set_parent(None, wildcard=True)  # adopts its existing subdomains
         self.assertEqual(existing.parent_id, parent)
         self.assertEqual(existing.provider, "mailgun")
+        self.assertTrue(existing.provider_setup_pending)
+        self.sync_providers()
         self.assertEqual(existing.provider_identity, "subdomain")
         self.assertFalse(self.mailgun.domains["shop.adopt.test"]["dkim_self"])
 
@@ -128,6 +131,9 @@ class TestVerification(ProviderServersMixin, OutboundCase):
             {"name": "fresh.test", "provider": "mailgun", "is_wildcard": True}
         )
         self.assertEqual(existing.parent_id, parent)
+        self.assertEqual(self.mailgun.calls, [])
+        # the cron sets up the parent first, then registers the subdomain
+        self.sync_providers()
         self.assertFalse(existing.provider_error)
         self.assertEqual(existing.provider_identity, "subdomain")
         self.assertIn("fresh.test", self.mailgun.domains)
@@ -135,6 +141,7 @@ class TestVerification(ProviderServersMixin, OutboundCase):
 
     def test_verify_again_keeps_a_verified_domain_verified(self):
         domain = self.Domain.create({"name": "v.test", "provider": "ses"})
+        self.sync_providers()
         domain._provider_refresh()
         self.assertEqual(domain.verification_status, "verified")
         domain.action_provider_verify()
@@ -144,6 +151,7 @@ class TestVerification(ProviderServersMixin, OutboundCase):
         domains = self.Domain.create(
             [{"name": f"b{i}.test", "provider": "mailgun"} for i in range(5)]
         )
+        self.sync_providers()
         self.backdate_checks(domains)
         calls = self.mailgun.count("PUT", "/verify")
         self.assertEqual(self.Domain._cron_poll_provider_verification(batch_size=2), 5)
@@ -156,6 +164,7 @@ class TestVerification(ProviderServersMixin, OutboundCase):
 
     def test_staff_form_shows_the_records(self):
         domain = self.Domain.create({"name": "form.test", "provider": "ses"})
+        self.sync_providers()
         html = str(domain.dns_records_html)
         self.assertIn("_amazonses.form.test", html)
         self.assertEqual(html.count("dkim.amazonses.com"), 3)
@@ -172,6 +181,7 @@ class TestVerification(ProviderServersMixin, OutboundCase):
         self.assertEqual(self.Domain._default_provider(), "mailgun")
         domain = self.Domain.create({"name": "inferred.test"})
         self.assertEqual(domain.provider, "mailgun")
+        self.sync_providers()
         self.assertIn("inferred.test", self.mailgun.domains)
         with patch.dict(os.environ, {"MAILGUN_API_KEY": ""}):
             self.assertEqual(self.Domain._default_provider(), "ses")

@@ -11,6 +11,7 @@ what was typed, passwords excepted, inside a savepoint so nothing is half
 done.
 """
 
+from functools import partial
 import logging
 
 from werkzeug.exceptions import NotFound
@@ -20,7 +21,8 @@ from odoo.exceptions import AccessError, MissingError, UserError, ValidationErro
 from odoo.http import request
 from odoo.tools.translate import LazyTranslate
 
-from odoo.addons.emboux_core.tools import check_non_negative_int
+from odoo.addons.emboux_core.exceptions import EmbouxInputError
+from odoo.addons.emboux_core.tools import check_non_negative_int, normalize_domain
 from odoo.addons.portal.controllers.portal import CustomerPortal, pager as portal_pager
 
 from ..dns_records import dns_records
@@ -40,6 +42,18 @@ SUCCESS_MESSAGES = {
     "alias_exists": _lt("This alias already existed; nothing was changed."),
     "alias_removed": _lt("The alias was removed."),
     "key_revoked": _lt("The API key was revoked."),
+    "domain_created": _lt(
+        "The domain was added. Publish the DNS records below at your DNS host so that "
+        "mail for it reaches us."
+    ),
+    "domain_deleted": _lt("The domain was deleted with its mailboxes and aliases."),
+    "domain_suspended": _lt(
+        "The domain was suspended: mail for it is deferred and its mailboxes cannot log "
+        "in. Everything is kept until you activate it again."
+    ),
+    "domain_activated": _lt("The domain was activated."),
+    "mailbox_deactivated": _lt("The mailbox was deactivated."),
+    "mailbox_activated": _lt("The mailbox was activated."),
 }
 
 # model field (EmbouxInputError.field, EmbouxQuotaError.quota) -> form input
@@ -53,6 +67,7 @@ FORM_FIELDS = {
     "expires_at": "expires_at",
     "max_mailboxes_per_domain": "local_part",
     "max_aliases_per_mailbox": "source_local",
+    "max_domains": "name",
 }
 
 
@@ -98,7 +113,7 @@ class EmbouxCustomerPortal(CustomerPortal):
     def _emboux_error(self, exc):
         """``(message, form input)`` of a refused write."""
         field = getattr(exc, "field", None) or getattr(exc, "quota", None)
-        return str(exc.args[0]) if exc.args else str(exc), FORM_FIELDS.get(field)
+        return str(exc.args[0]) if exc.args else str(exc), FORM_FIELDS.get(field, field)
 
     def _emboux_write(self, func):
         """Run ``func()`` in a savepoint: ``(result, None, None)`` or, when
@@ -142,6 +157,35 @@ class EmbouxCustomerPortal(CustomerPortal):
         response.status_code = status
         return response
 
+    def _emboux_post(self, func, done, refused):
+        """A form's write: ``func()`` in a savepoint (``_emboux_write``).
+        Done: a redirect to ``done`` (a URL), or ``done(result)`` (a
+        function of what ``func`` returned, giving the response). Refused:
+        ``refused(error=message, error_field=form input)``, the form's page
+        again with the message."""
+        result, error, field = self._emboux_write(func)
+        if error:
+            return refused(error=error, error_field=field)
+        return done(result) if callable(done) else request.redirect(done)
+
+    # the pages (by default as a refused form shows them again, with the
+    # message: HTTP 422)
+    def _emboux_domains_page(self, status=422, **extra):
+        values = self._emboux_domains_values(**extra)
+        return self._emboux_render("emboux_saas.portal_my_emboux_domains", values, status)
+
+    def _emboux_domain_page(self, domain, status=422, **extra):
+        values = self._emboux_domain_values(domain, **extra)
+        return self._emboux_render("emboux_saas.portal_my_emboux_domain", values, status)
+
+    def _emboux_mailbox_page(self, mailbox, status=422, **extra):
+        values = self._emboux_mailbox_values(mailbox, **extra)
+        return self._emboux_render("emboux_saas.portal_my_emboux_mailbox", values, status)
+
+    def _emboux_keys_page(self, status=422, **extra):
+        values = self._emboux_keys_values(**extra)
+        return self._emboux_render("emboux_saas.portal_my_emboux_api_keys", values, status)
+
     # ------------------------------------------------------------------
     # domains
     # ------------------------------------------------------------------
@@ -149,15 +193,102 @@ class EmbouxCustomerPortal(CustomerPortal):
         ["/my/domains", "/my/domains/page/<int:page>"], type="http", auth="user", website=True
     )
     def portal_my_emboux_domains(self, page=1, **kw):
+        return self._emboux_domains_page(200, page=page, message=self._emboux_message(kw))
+
+    def _emboux_domains_values(self, page=1, **extra):
         values = self._emboux_list_values(
             request.env["emboux.domain"], "/my/domains", page, "emboux_domains", "domains"
         )
-        values["default_url"] = "/my/domains"
-        return request.render("emboux_saas.portal_my_emboux_domains", values)
+        values.update(
+            default_url="/my/domains",
+            message=None,
+            error=None,
+            error_field=None,
+            form={},
+        )
+        values.update(extra)
+        return values
+
+    @http.route(["/my/domains/new"], type="http", auth="user", website=True, methods=["POST"])
+    def portal_emboux_domain_create(self, **post):
+        name = (post.get("name") or "").strip()
+        # as POST /domains/ for a customer: the model makes the caller's
+        # tenant the owner, checks max_domains and links a wildcard parent
+        return self._emboux_post(
+            lambda: request.env["emboux.domain"].create({"name": name}),
+            lambda domain: request.redirect(f"/my/domains/{domain.id}?msg=domain_created"),
+            partial(self._emboux_domains_page, form={"name": name}),
+        )
+
+    def _emboux_domain_post(self, domain_id, func, msg, redirect=None, **extra):
+        """Run ``func(domain)`` for one of the user's domains; on refusal
+        the domain page with the message (``extra``: its form values)."""
+        domain = self._emboux_get("emboux.domain", domain_id)
+        return self._emboux_post(
+            lambda: func(domain),
+            f"{redirect or f'/my/domains/{domain.id}'}?msg={msg}",
+            partial(self._emboux_domain_page, domain, **extra),
+        )
+
+    @http.route(
+        ["/my/domains/<int:domain_id>/delete"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_domain_delete(self, domain_id, **post):
+        domain = self._emboux_get("emboux.domain", domain_id)
+        try:
+            typed = normalize_domain(post.get("confirm_name") or "", field="confirm_name")
+        except EmbouxInputError:
+            typed = None
+        if typed != domain.name:
+            # the confirmation of the page, not a rule of the model
+            return self._emboux_domain_page(
+                domain,
+                error=request.env._(
+                    "confirm_name: type the domain name %(name)s to confirm the deletion",
+                    name=domain.name,
+                ),
+                error_field="confirm_name",
+            )
+        # as DELETE /domains/{name}: with its mailboxes and aliases
+        return self._emboux_domain_post(
+            domain_id, lambda d: d.unlink(), "domain_deleted", redirect="/my/domains"
+        )
+
+    @http.route(
+        ["/my/domains/<int:domain_id>/suspend"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_domain_suspend(self, domain_id, **post):
+        return self._emboux_domain_post(domain_id, lambda d: d.action_suspend(), "domain_suspended")
+
+    @http.route(
+        ["/my/domains/<int:domain_id>/activate"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_domain_activate(self, domain_id, **post):
+        # the model refuses a domain that staff suspended (AccessError)
+        return self._emboux_domain_post(
+            domain_id, lambda d: d.action_activate(), "domain_activated"
+        )
 
     def _emboux_domain_values(self, domain, **extra):
         tenant = domain.tenant_id
-        mailboxes = request.env["emboux.mailbox"].search([("domain_id", "=", domain.id)])
+        # deactivated mailboxes too: the page is where they are found again
+        mailboxes = (
+            request.env["emboux.mailbox"]
+            .with_context(active_test=False)
+            .search([("domain_id", "=", domain.id)])
+        )
         values = self._prepare_portal_layout_values()
         values.update(
             page_name="emboux_domain",
@@ -194,10 +325,7 @@ class EmbouxCustomerPortal(CustomerPortal):
     @http.route(["/my/domains/<int:domain_id>"], type="http", auth="user", website=True)
     def portal_my_emboux_domain(self, domain_id, **kw):
         domain = self._emboux_get("emboux.domain", domain_id)
-        return request.render(
-            "emboux_saas.portal_my_emboux_domain",
-            self._emboux_domain_values(domain, message=self._emboux_message(kw)),
-        )
+        return self._emboux_domain_page(domain, 200, message=self._emboux_message(kw))
 
     @http.route(
         ["/my/domains/<int:domain_id>/mailboxes"],
@@ -211,6 +339,8 @@ class EmbouxCustomerPortal(CustomerPortal):
         local_part = (post.get("local_part") or "").strip()
 
         def create():
+            if not local_part:
+                raise EmbouxInputError("email", request.env._("email: an address is required"))
             return request.env["emboux.mailbox"].create(
                 {
                     "email": f"{local_part}@{domain.name}",
@@ -221,17 +351,12 @@ class EmbouxCustomerPortal(CustomerPortal):
                 }
             )
 
-        if not local_part:
-            error, field = request.env._("email: an address is required"), "local_part"
-        else:
-            _result, error, field = self._emboux_write(create)
-        if error:
-            form = {k: post.get(k) for k in ("local_part", "name", "quota_mb", "catch_all")}
-            values = self._emboux_domain_values(
-                domain, error=error, error_field=field, form=form, form_name="mailbox_create"
-            )
-            return self._emboux_render("emboux_saas.portal_my_emboux_domain", values, status=422)
-        return request.redirect(f"/my/domains/{domain.id}?msg=mailbox_created")
+        form = {k: post.get(k) for k in ("local_part", "name", "quota_mb", "catch_all")}
+        return self._emboux_post(
+            create,
+            f"/my/domains/{domain.id}?msg=mailbox_created",
+            partial(self._emboux_domain_page, domain, form=form, form_name="mailbox_create"),
+        )
 
     @http.route(
         ["/my/domains/<int:domain_id>/aliases"],
@@ -244,20 +369,24 @@ class EmbouxCustomerPortal(CustomerPortal):
         domain = self._emboux_get("emboux.domain", domain_id)
         source_local = (post.get("source_local") or "").strip()
         destination = (post.get("destination") or "").strip()
-        result, error, field = self._emboux_write(
-            lambda: request.env["emboux.alias"].upsert(f"{source_local}@{domain.name}", destination)
-        )
-        if error:
-            values = self._emboux_domain_values(
+
+        def done(result):
+            # upsert: (the alias, whether it made it)
+            msg = "alias_added" if result[1] else "alias_exists"
+            return request.redirect(f"/my/domains/{domain.id}?msg={msg}")
+
+        return self._emboux_post(
+            lambda: request.env["emboux.alias"].upsert(
+                f"{source_local}@{domain.name}", destination
+            ),
+            done,
+            partial(
+                self._emboux_domain_page,
                 domain,
-                error=error,
-                error_field=field,
                 form={"source_local": source_local, "destination": destination},
                 form_name="alias_add",
-            )
-            return self._emboux_render("emboux_saas.portal_my_emboux_domain", values, status=422)
-        msg = "alias_added" if result[1] else "alias_exists"
-        return request.redirect(f"/my/domains/{domain.id}?msg={msg}")
+            ),
+        )
 
     # ------------------------------------------------------------------
     # mailboxes
@@ -282,6 +411,7 @@ class EmbouxCustomerPortal(CustomerPortal):
             aliases=request.env["emboux.alias"].search([("destination", "=", mailbox.email)]),
             alias_count=self._emboux_alias_usage(tenant, [mailbox.email]).get(mailbox.email, 0),
             tenant_domains=request.env["emboux.domain"].search([]),
+            mail_fate=self._emboux_mail_fate(mailbox),
             message=None,
             error=None,
             error_field=None,
@@ -291,23 +421,33 @@ class EmbouxCustomerPortal(CustomerPortal):
         values.update(extra)
         return values
 
+    def _emboux_mail_fate(self, mailbox):
+        """What becomes of mail to ``mailbox`` while it is deactivated (the
+        mail host's views: an inactive mailbox has no identity row, so the
+        domain's catch-all takes its mail, else Postfix refuses it at RCPT
+        with 550 5.1.1): ``{"catch_all": [other catch-all destinations],
+        "is_catch_all": whether it is a catch-all destination itself}``."""
+        catch_alls = request.env["emboux.alias"].search(
+            [("domain_id", "=", mailbox.domain_id.id), ("catch_all", "=", True)]
+        )
+        destinations = catch_alls.mapped("destination")
+        return {
+            "catch_all": [d for d in destinations if d != mailbox.email],
+            "is_catch_all": mailbox.email in destinations,
+        }
+
     @http.route(["/my/mailboxes/<int:mailbox_id>"], type="http", auth="user", website=True)
     def portal_my_emboux_mailbox(self, mailbox_id, **kw):
         mailbox = self._emboux_get("emboux.mailbox", mailbox_id)
-        return request.render(
-            "emboux_saas.portal_my_emboux_mailbox",
-            self._emboux_mailbox_values(mailbox, message=self._emboux_message(kw)),
-        )
+        return self._emboux_mailbox_page(mailbox, 200, message=self._emboux_message(kw))
 
     def _emboux_mailbox_post(self, mailbox_id, form_name, func, msg, form=None):
         mailbox = self._emboux_get("emboux.mailbox", mailbox_id)
-        _result, error, field = self._emboux_write(lambda: func(mailbox))
-        if error:
-            values = self._emboux_mailbox_values(
-                mailbox, error=error, error_field=field, form=form or {}, form_name=form_name
-            )
-            return self._emboux_render("emboux_saas.portal_my_emboux_mailbox", values, status=422)
-        return request.redirect(f"/my/mailboxes/{mailbox.id}?msg={msg}")
+        return self._emboux_post(
+            lambda: func(mailbox),
+            f"/my/mailboxes/{mailbox.id}?msg={msg}",
+            partial(self._emboux_mailbox_page, mailbox, form=form or {}, form_name=form_name),
+        )
 
     @http.route(
         ["/my/mailboxes/<int:mailbox_id>/password"],
@@ -319,14 +459,12 @@ class EmbouxCustomerPortal(CustomerPortal):
     def portal_emboux_mailbox_password(self, mailbox_id, **post):
         password = post.get("password") or ""
         if password != (post.get("password_confirm") or ""):
-            mailbox = self._emboux_get("emboux.mailbox", mailbox_id)
-            values = self._emboux_mailbox_values(
-                mailbox,
+            return self._emboux_mailbox_page(
+                self._emboux_get("emboux.mailbox", mailbox_id),
                 error=request.env._("password: the two passwords differ"),
                 error_field="password",
                 form_name="password",
             )
-            return self._emboux_render("emboux_saas.portal_my_emboux_mailbox", values, status=422)
         return self._emboux_mailbox_post(
             mailbox_id, "password", lambda m: m.set_password(password), "password_changed"
         )
@@ -360,6 +498,23 @@ class EmbouxCustomerPortal(CustomerPortal):
             None,
             lambda m: m.write({"catch_all": bool(post.get("catch_all"))}),
             "catch_all_changed",
+        )
+
+    @http.route(
+        ["/my/mailboxes/<int:mailbox_id>/active"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["POST"],
+    )
+    def portal_emboux_mailbox_active(self, mailbox_id, **post):
+        # as PUT /users/{email} {"active": ...}
+        active = bool(post.get("active"))
+        return self._emboux_mailbox_post(
+            mailbox_id,
+            None,
+            lambda m: m.write({"active": active}),
+            "mailbox_activated" if active else "mailbox_deactivated",
         )
 
     @http.route(
@@ -416,12 +571,12 @@ class EmbouxCustomerPortal(CustomerPortal):
         back = f"/my/domains/{alias.domain_id.id}"
         if mailbox_id and str(mailbox_id).isdigit():
             back = f"/my/mailboxes/{self._emboux_get('emboux.mailbox', int(mailbox_id)).id}"
-        _result, error, _field = self._emboux_write(alias.unlink)
-        if error:
+        return self._emboux_post(
+            alias.unlink,
+            f"{back}?msg=alias_removed",
             # nothing a customer can type makes this fail; say it on the domain page
-            values = self._emboux_domain_values(alias.domain_id, error=error)
-            return self._emboux_render("emboux_saas.portal_my_emboux_domain", values, status=422)
-        return request.redirect(f"{back}?msg=alias_removed")
+            lambda error, error_field: self._emboux_domain_page(alias.domain_id, error=error),
+        )
 
     # ------------------------------------------------------------------
     # API keys
@@ -453,10 +608,7 @@ class EmbouxCustomerPortal(CustomerPortal):
         methods=["GET"],
     )
     def portal_my_emboux_api_keys(self, page=1, **kw):
-        return request.render(
-            "emboux_saas.portal_my_emboux_api_keys",
-            self._emboux_keys_values(page, message=self._emboux_message(kw)),
-        )
+        return self._emboux_keys_page(200, page=page, message=self._emboux_message(kw))
 
     @http.route(["/my/api-keys/new"], type="http", auth="user", website=True, methods=["POST"])
     def portal_emboux_api_key_create(self, **post):
@@ -468,20 +620,18 @@ class EmbouxCustomerPortal(CustomerPortal):
             # the model decides: a customer makes keys of its own tenant only
             return request.env["emboux.api.key"].generate(tenant, name, expires_at=expires_at)
 
-        result, error, field = self._emboux_write(generate)
-        if error:
-            values = self._emboux_keys_values(
-                error=error, error_field=field, form={"name": name, "expires_at": expires_at or ""}
-            )
-            return self._emboux_render("emboux_saas.portal_my_emboux_api_keys", values, status=422)
-        key, token = result
-        # the token is in this response only: never in a URL, a session or a log
-        response = request.render(
-            "emboux_saas.portal_my_emboux_api_keys",
-            self._emboux_keys_values(new_key=key, new_token=token),
+        def show_token(result):
+            key, token = result
+            # the token is in this response only: never in a URL, a session or a log
+            response = self._emboux_keys_page(200, new_key=key, new_token=token)
+            response.headers["Cache-Control"] = "no-store"
+            return response
+
+        return self._emboux_post(
+            generate,
+            show_token,
+            partial(self._emboux_keys_page, form={"name": name, "expires_at": expires_at or ""}),
         )
-        response.headers["Cache-Control"] = "no-store"
-        return response
 
     @http.route(
         ["/my/api-keys/<int:key_id>/revoke"],
@@ -492,8 +642,6 @@ class EmbouxCustomerPortal(CustomerPortal):
     )
     def portal_emboux_api_key_revoke(self, key_id, **post):
         key = self._emboux_get("emboux.api.key", key_id)
-        _result, error, field = self._emboux_write(key.action_revoke)
-        if error:
-            values = self._emboux_keys_values(error=error, error_field=field)
-            return self._emboux_render("emboux_saas.portal_my_emboux_api_keys", values, status=422)
-        return request.redirect("/my/api-keys?msg=key_revoked")
+        return self._emboux_post(
+            key.action_revoke, "/my/api-keys?msg=key_revoked", self._emboux_keys_page
+        )

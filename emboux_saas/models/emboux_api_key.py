@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+import logging
 import secrets
 
 import psycopg2
@@ -10,6 +11,8 @@ from odoo.tools import SQL
 
 from odoo.addons.emboux_core.access import check_master, is_master
 from odoo.addons.emboux_core.exceptions import EmbouxInputError
+
+_logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "emb_"
 TOKEN_BYTES = 32
@@ -35,7 +38,6 @@ class EmbouxApiKey(models.Model):
 
     tenant_id = fields.Many2one(
         "emboux.tenant",
-        string="Tenant",
         required=True,
         ondelete="cascade",
         index=True,
@@ -50,13 +52,13 @@ class EmbouxApiKey(models.Model):
         readonly=True, copy=False, help="The first characters of the token, to tell keys apart."
     )
     key_hash = fields.Char(readonly=True, copy=False, groups="base.group_system")
-    expires_at = fields.Datetime(string="Expires At", help="Empty: never expires.")
-    revoked_at = fields.Datetime(string="Revoked At", readonly=True, copy=False)
-    revoked_by_id = fields.Many2one("res.users", string="Revoked By", readonly=True, copy=False)
+    expires_at = fields.Datetime(help="Empty: never expires.")
+    revoked_at = fields.Datetime(readonly=True, copy=False)
+    revoked_by_id = fields.Many2one("res.users", readonly=True, copy=False)
     active = fields.Boolean(
         compute="_compute_active", store=True, help="A revoked key is archived."
     )
-    last_used_at = fields.Datetime(string="Last Used At", readonly=True, copy=False)
+    last_used_at = fields.Datetime(readonly=True, copy=False)
     state = fields.Selection(
         [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")],
         compute="_compute_state",
@@ -117,7 +119,8 @@ class EmbouxApiKey(models.Model):
             vals["name"] = self._check_name(vals["name"])
         return super().write(vals)
 
-    def copy(self, default=None):
+    # pylint: disable-next=method-required-super
+    def copy(self, default=None):  # refused: nothing of the original to copy
         raise EmbouxInputError("name", self.env._("An API key cannot be duplicated."))
 
     @api.model
@@ -228,7 +231,7 @@ class EmbouxApiKey(models.Model):
                 )
         except (psycopg2.errors.SerializationFailure, psycopg2.errors.LockNotAvailable):
             # another request has just recorded it: nothing to do
-            pass
+            _logger.debug("last_used_at of API key %s written by another request", self.id)
         self.invalidate_recordset(["last_used_at"])
 
     def action_revoke(self):

@@ -35,7 +35,6 @@ class EmbouxDomain(models.Model):
 
     tenant_id = fields.Many2one(
         "emboux.tenant",
-        string="Tenant",
         index=True,
         ondelete="restrict",
         copy=False,
@@ -170,6 +169,14 @@ class EmbouxDomain(models.Model):
     # ------------------------------------------------------------------
     # CRUD
     # ------------------------------------------------------------------
+    @api.model
+    def _prepare_create_vals(self, vals_list):
+        """The values of new domains once their owner and parent are known
+        and the customer's own fields checked: addons add what follows from
+        them (emboux_outbound: the provider set-up to do), so that the row
+        is inserted complete, without a second write."""
+        return vals_list
+
     @api.model_create_multi
     def create(self, vals_list):
         Tenant = self.env["emboux.tenant"]
@@ -202,6 +209,7 @@ class EmbouxDomain(models.Model):
             if vals.get("parent_id"):
                 parent = self.sudo().browse(vals["parent_id"])
                 self._check_parent_name(vals.get("name"), parent)
+        vals_list = self._prepare_create_vals(vals_list)
         slots = Counter(vals["tenant_id"] for vals in vals_list if vals.get("tenant_id"))
         with self.env.cr.savepoint():
             for tenant_id in sorted(slots):

@@ -248,14 +248,17 @@ class EmbouxTenant(models.Model):
                 tenant.user_id.sudo().login = TECHNICAL_LOGIN.format(ref=tenant.partner_ref)
         return res
 
-    def unlink(self):
-        self.check_access("unlink")
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_owning_domains(self):
         if self.sudo().domain_ids:
             raise UserError(
                 self.env._(
                     "A tenant that owns domains cannot be deleted; delete or transfer them first."
                 )
             )
+
+    def unlink(self):
+        self.check_access("unlink")
         users = self.sudo().user_id
         partners = users.partner_id
         res = super().unlink()
@@ -264,7 +267,8 @@ class EmbouxTenant(models.Model):
         partners.filtered(lambda p: not p.with_context(active_test=False).user_ids).unlink()
         return res
 
-    def copy(self, default=None):
+    # pylint: disable-next=method-required-super
+    def copy(self, default=None):  # refused: nothing of the original to copy
         raise UserError(self.env._("A tenant cannot be duplicated."))
 
     def _create_technical_users(self):

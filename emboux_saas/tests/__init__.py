@@ -8,3 +8,4 @@ from . import test_wildcard
 from . import test_delta_sync
 from . import test_portal
 from . import test_portal_tour
+from . import test_portal_domains

@@ -33,9 +33,15 @@ class SaasCase(EmbouxCase):
     @classmethod
     def make_portal_user(cls, tenant, login):
         """A human portal user: a contact of the tenant's partner."""
-        contact = cls.env["res.partner"].create(
-            {"name": login, "parent_id": tenant.partner_id.id, "email": f"{login}@example.org"}
-        )
-        return new_test_user(
-            cls.env, login=login, groups="base.group_portal", partner_id=contact.id
-        )
+        return make_portal_user(cls.env, tenant, login)
+
+
+def make_portal_user(env, tenant, login, **vals):
+    """A human portal user: a contact of the tenant's partner (``vals``
+    go to the user, e.g. ``password``)."""
+    contact = env["res.partner"].create(
+        {"name": login, "parent_id": tenant.partner_id.id, "email": f"{login}@example.org"}
+    )
+    return new_test_user(
+        env, login=login, groups="base.group_portal", partner_id=contact.id, **vals
+    )

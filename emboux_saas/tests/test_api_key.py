@@ -141,7 +141,7 @@ class TestApiKey(SaasCase):
         self.assertEqual(action["res_model"], "emboux.api.key.generate")
         wizard = (
             self.env["emboux.api.key.generate"]
-            .with_context(action["context"])
+            .with_context(**action["context"])
             .create({"name": "ui"})
         )
         result = wizard.with_user(self.emboux_manager).action_generate()

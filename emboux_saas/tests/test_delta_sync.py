@@ -76,12 +76,9 @@ class TestDeltaSync(SaasCase):
 
     def test_rolled_back_delete_leaves_no_log(self):
         Log = self.env["emboux.deletion.log"]
-        try:
-            with self.env.cr.savepoint():
-                self.domain_a.unlink()
-                raise RuntimeError("abort")
-        except RuntimeError:
-            pass
+        with self.assertRaises(RuntimeError), self.env.cr.savepoint():
+            self.domain_a.unlink()
+            raise RuntimeError("abort")
         self.env.invalidate_all()
         self.assertTrue(self.domain_a.exists())
         self.assertFalse(Log.search([("tenant_id", "=", self.tenant_a.id)]))

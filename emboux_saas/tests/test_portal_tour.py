@@ -1,12 +1,15 @@
 import os
-import unittest
 from unittest.mock import patch
 
-from odoo.tests import HttpCase, common as tests_common, new_test_user, tagged
+from odoo.tests import tagged
+
+from odoo.addons.emboux_core.tests.common import TourCase
+
+from .common import make_portal_user
 
 
 @tagged("post_install", "-at_install")
-class TestPortalTour(HttpCase):
+class TestPortalTour(TourCase):
     """The main portal flow in Debian's Chromium: log in, open the domains,
     create a mailbox with catch-all, see the DNS records. A browser that is
     missing fails the test instead of skipping it."""
@@ -18,34 +21,11 @@ class TestPortalTour(HttpCase):
         cls.domain = cls.env["emboux.domain"].create(
             {"name": "tour.example.com", "tenant_id": cls.tenant.id}
         )
-        contact = cls.env["res.partner"].create(
-            {
-                "name": "Tour Customer User",
-                "parent_id": cls.tenant.partner_id.id,
-                "email": "tour@example.org",
-            }
-        )
-        cls.user = new_test_user(
-            cls.env,
-            login="portal_tour",
-            password="portal_tour",
-            groups="base.group_portal",
-            partner_id=contact.id,
-        )
+        cls.user = make_portal_user(cls.env, cls.tenant, "portal_tour", password="portal_tour")
 
     def test_portal_tour(self):
-        if tests_common.websocket is None:
-            self.fail("websocket-client is not installed: the browser tests cannot run")
-        try:
-            tests_common._find_executable()
-        except unittest.SkipTest:
-            self.fail("Chromium is not installed (scripts/ensure_chromium.sh): the tour cannot run")
         with patch.dict(os.environ, {"EMBOUX_MAIL_HOST": "mx.tour-host.test"}):
-            try:
-                self.start_tour("/my", "emboux_portal_tour", login=self.user.login)
-            except unittest.SkipTest as exc:
-                self.fail(f"the tour did not run: {exc}")
-        self.env.invalidate_all()
+            self.run_tour("/my", "emboux_portal_tour", self.user.login)
         mailbox = self.env["emboux.mailbox"].search([("email", "=", "info@tour.example.com")])
         self.assertEqual(mailbox.name, "Info Desk")
         self.assertTrue(mailbox.catch_all)

@@ -11,7 +11,7 @@ class EmbouxApiKeyGenerate(models.TransientModel):
 
     tenant_id = fields.Many2one("emboux.tenant", required=True, ondelete="cascade")
     name = fields.Char(required=True, default=lambda self: self.env._("API key"))
-    expires_at = fields.Datetime(string="Expires At", help="Empty: never expires.")
+    expires_at = fields.Datetime(help="Empty: never expires.")
     key_id = fields.Many2one("emboux.api.key", readonly=True)
     token = fields.Char(readonly=True, store=False)
     state = fields.Selection([("new", "New"), ("done", "Done")], default="new")
