@@ -2,7 +2,7 @@
 local Dovecot 2.3, through its doveadm HTTP API, as the daily cron runs it.
 
 Run as root (it starts a private Dovecot and installs the Debian packages
-when missing, like tests/test_doveadm_e2e.py, whose stack it reuses):
+when missing, like e2e/test_doveadm_e2e.py, whose stack it reuses):
 
     .venv/bin/python bench/purge_bench.py [--domains 10] [--per-domain 100]
 
@@ -35,7 +35,7 @@ import tempfile
 import time
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent / "tests")]
+sys.path[:0] = [str(HERE.parent / "tests"), str(HERE.parent / "e2e")]
 
 import test_doveadm_e2e as e2e
 

@@ -21,7 +21,7 @@ printed), the mail servers' read-only role works there as replicated (no
 grant made on the replica), the policy service cannot decide on the
 replica, and with the replica stopped the ``fallback`` and
 ``prefer-standby`` maps still answer. Delivery through Dovecot is
-tests/test_mail_e2e.py's; here the lookups are ``postmap -q``.
+e2e/test_mail_e2e.py's; here the lookups are ``postmap -q``.
 
 Environment: ``EMBOUX_E2E_REPLICA_PORT`` (default 5471),
 ``EMBOUX_E2E_KEEP=1`` keeps the standby's folder.

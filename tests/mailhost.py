@@ -1,8 +1,8 @@
 """A private mail host built as mailserver/README.md tells an operator,
 and the throwaway Odoo database the mail servers read.
 
-Shared by tests/test_mail_e2e.py, tests/test_policy_e2e.py and
-tests/test_doveadm_e2e.py (helpers only, no tests here).
+Shared by e2e/test_mail_e2e.py, e2e/test_policy_e2e.py and
+e2e/test_doveadm_e2e.py (helpers only, no tests here).
 """
 
 from contextlib import contextmanager

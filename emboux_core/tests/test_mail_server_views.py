@@ -2,7 +2,7 @@
 
 The lookups below are the queries of the example configuration in
 mailserver/ (Postfix pgsql maps, Dovecot dovecot-sql.conf.ext); the mail
-servers themselves are exercised by tests/test_mail_e2e.py.
+servers themselves are exercised by e2e/test_mail_e2e.py.
 """
 
 import base64
