@@ -81,20 +81,11 @@ def load(port, senders, seconds):
     }
 
 
-def pgbench(db, rows, seconds):
-    """pgbench's tps for ``UPDATE ... RETURNING`` of one row among
-    ``rows``, at CONNECTIONS clients, prepared, durable commits."""
-    conn = psycopg2.connect(dbname=db)
-    with conn, conn.cursor() as cr:
-        cr.execute(f"DROP TABLE IF EXISTS {REF_TABLE}")
-        cr.execute(f"CREATE TABLE {REF_TABLE} (id integer PRIMARY KEY, n bigint NOT NULL)")
-        cr.execute(f"INSERT INTO {REF_TABLE} SELECT g, 0 FROM generate_series(1, %s) g", [rows])
-    conn.close()
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-        script.write(
-            f"\\set id random(1, {rows})\n"
-            f"UPDATE {REF_TABLE} SET n = n + 1 WHERE id = :id RETURNING n;\n"
-        )
+def run_pgbench(db, script, seconds):
+    """pgbench's tps and average latency for ``script`` at CONNECTIONS
+    clients, prepared, durable commits."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
+        handle.write(script)
     try:
         out = subprocess.run(
             [
@@ -109,7 +100,7 @@ def pgbench(db, rows, seconds):
                 "-T",
                 str(max(1, round(seconds))),
                 "-f",
-                script.name,
+                handle.name,
                 db,
             ],
             capture_output=True,
@@ -117,14 +108,46 @@ def pgbench(db, rows, seconds):
             check=True,
         ).stdout
     finally:
-        os.unlink(script.name)
+        os.unlink(handle.name)
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
+    return {"per_s": tps, "avg_ms": latency}
+
+
+def pgbench(db, rows, seconds):
+    """pgbench's tps for ``UPDATE ... RETURNING`` of one row among
+    ``rows``, at CONNECTIONS clients, prepared, durable commits."""
+    conn = psycopg2.connect(dbname=db)
+    with conn, conn.cursor() as cr:
+        cr.execute(f"DROP TABLE IF EXISTS {REF_TABLE}")
+        cr.execute(f"CREATE TABLE {REF_TABLE} (id integer PRIMARY KEY, n bigint NOT NULL)")
+        cr.execute(f"INSERT INTO {REF_TABLE} SELECT g, 0 FROM generate_series(1, %s) g", [rows])
+    conn.close()
+    try:
+        return run_pgbench(
+            db,
+            f"\\set id random(1, {rows})\n"
+            f"UPDATE {REF_TABLE} SET n = n + 1 WHERE id = :id RETURNING n;\n",
+            seconds,
+        )
+    finally:
         conn = psycopg2.connect(dbname=db)
         with conn, conn.cursor() as cr:
             cr.execute(f"DROP TABLE IF EXISTS {REF_TABLE}")
         conn.close()
-    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
-    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
-    return {"per_s": tps, "avg_ms": latency}
+
+
+def pgbench_function(db, seconds):
+    """pgbench's tps for the policy function alone, one END-OF-MESSAGE of
+    one of the 100 domains per transaction (as the superuser, prepared):
+    the ceiling of a decision per transaction, without the service."""
+    return run_pgbench(
+        db,
+        "\\set i random(0, 99)\n"
+        "SELECT action, reason FROM emboux_policy_action('END-OF-MESSAGE',"
+        " 'news@pd-' || lpad(:i::text, 3, '0') || '.bench.example', '', 1, 1000, '');\n",
+        seconds,
+    )
 
 
 def measure(server, token, role, password, workdir, seconds=10):
@@ -162,4 +185,6 @@ def measure(server, token, role, password, workdir, seconds=10):
     )
     figures["pgbench_many"] = pgbench(server.db, 100, seconds)
     figures["pgbench_one"] = pgbench(server.db, 1, seconds)
+    # after the count above: these decisions are counted too
+    figures["pgbench_function"] = pgbench_function(server.db, seconds)
     return figures

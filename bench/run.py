@@ -84,6 +84,9 @@ REQUEST_LINE = re.compile(r'"[A-Z]+ \S+ HTTP/[\d.]+" \d+ - (\d+) ([\d.]+) ([\d.]
 QUERY_LINE = re.compile(r" odoo\.sql_db: \[([\d.]+) ms\] query: ")
 # requests per case of the pass that logs every query (concurrency 1)
 SPLIT_REQUESTS = 40
+# the REST send decision against GET /api/health, in alternation
+RATIO_ROUNDS = 5
+RATIO_REQUESTS = 100
 
 
 def server_figures(server, offset):
@@ -376,7 +379,34 @@ class Bench:
             )
         self.rss["after"] = odoo_processes(self.server)
         self.report["customer_token"] = key["token"]
+        self.bench_rest_ratio(cases)
         self.bench_api_split(key["token"])
+
+    def bench_rest_ratio(self, cases):
+        """The REST send decision against ``GET /api/health`` measured in
+        alternation (RATIO_ROUNDS rounds of RATIO_REQUESTS requests each, at
+        every concurrency): on a machine shared with other work, two cases
+        run a minute apart see different loads; the median of the rounds'
+        ratios does not."""
+        by_name = {(conc, case.name): case for conc, case in cases}
+        ratios = {}
+        for conc in self.options.concurrency:
+            health = by_name[(conc, "GET /api/health")]
+            increment = next(
+                c for (n, name), c in by_name.items() if n == conc and "increment" in name
+            )
+            rounds = []
+            for _ in range(RATIO_ROUNDS):
+                h = load.run(health, RATIO_REQUESTS, conc).rps
+                i = load.run(increment, RATIO_REQUESTS, conc).rps
+                rounds.append((h, i))
+            ratios[conc] = rounds
+            progress(
+                f"REST ratio c={conc}: "
+                + ", ".join(f"{i / h:.2f}" for h, i in rounds)
+                + f" (median {statistics.median(i / h for h, i in rounds):.2f})"
+            )
+        self.report["rest_ratio"] = ratios
 
     def bench_api_split(self, customer_token):
         """Where the time of each REST case goes: a second server on the
@@ -391,7 +421,7 @@ class Bench:
             workdir,
             db=self.db,
             token=self.token,
-            port=PORT + 1,
+            port=self.options.port + 1,
             workers=1,
             policy_token=self.server.policy_token,
         )
@@ -460,6 +490,14 @@ class Bench:
                 f"{p['one']['per_s'] / ref_one:.2f}",
             ),
             (
+                "pgbench SELECT emboux_policy_action(...), 100 domains",
+                "-",
+                f"{p['pgbench_function']['per_s']:.0f}",
+                f"{p['pgbench_function']['avg_ms']:.1f} (avg)",
+                "-",
+                f"{p['pgbench_function']['per_s'] / ref_many:.2f}",
+            ),
+            (
                 "pgbench UPDATE ... RETURNING, 1 of 100 rows",
                 "-",
                 f"{ref_many:.0f}",
@@ -484,6 +522,11 @@ class Bench:
             )
         )
         print(
+            "   (the policy service sends the requests waiting together in one statement, one"
+            " transaction;\n   pgbench's SELECT is one decision per transaction, as the superuser,"
+            " without the service)"
+        )
+        print(
             f"   Every decision counted: {p['counted']:,} in the counters for {p['allowed']:,}"
             " allowed answers (warm-up runs included)"
             + ("" if p["counted"] == p["allowed"] else "  ! MISMATCH")
@@ -501,6 +544,13 @@ class Bench:
                     f" {increment.rps:.1f}/s vs GET /api/health {health.rps:.1f}/s:"
                     f" {increment.rps / health.rps:.2f}x"
                 )
+            rounds = self.report.get("rest_ratio", {}).get(conc)
+            if rounds:
+                print(
+                    f"      in alternation, {len(rounds)} rounds of {RATIO_REQUESTS} each: "
+                    + ", ".join(f"{i / h:.2f}" for h, i in rounds)
+                    + f"; median {statistics.median(i / h for h, i in rounds):.2f}x"
+                )
 
     # -- scale ---------------------------------------------------------------
     def bench_scale(self):
@@ -514,6 +564,11 @@ class Bench:
         )
         progress("scale: the API once more")
         url = self.url
+        if "customer_token" not in self.report:  # the REST part was not run
+            key = self.call(
+                "POST", "/api-keys/", (201,), json={"partner_ref": CUSTOMER, "name": "bench"}
+            )
+            self.report["customer_token"] = key["token"]
         customer = {"Authorization": f"Bearer {self.report['customer_token']}"}
         total = self.report["scale"]["seed"]["domains_total"]
         for name, request, headers in (
@@ -766,7 +821,7 @@ class Bench:
             self.workdir,
             db=self.db,
             token=self.token,
-            port=PORT,
+            port=self.options.port,
             port_fallback=False,
             # the policy service's own PostgreSQL role, made by the suite
             extra_env={
@@ -778,9 +833,13 @@ class Bench:
         self.server.install()
         progress(f"starting Odoo --workers=2 on :{self.server.port}")
         self.server.start()
-        self.bench_api()
-        self.bench_policyd()
-        self.bench_scale()
+        parts = self.options.parts
+        if "api" in parts:
+            self.bench_api()
+        if "policyd" in parts:
+            self.bench_policyd()
+        if "scale" in parts:
+            self.bench_scale()
         log = self.server.log()
         self.report["server_errors"] = sum(
             1 for line in log.splitlines() if " ERROR " in line or " CRITICAL " in line
@@ -820,6 +879,18 @@ def options(argv):
     parser.add_argument("--scale-requests", type=int, default=100)
     parser.add_argument(
         "--policyd-seconds", type=float, default=10.0, help="per policy service case (10)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=PORT,
+        help=f"Odoo's HTTP port ({PORT}; the query-logging server takes the next one)",
+    )
+    parser.add_argument(
+        "--parts",
+        type=lambda v: set(v.split(",")),
+        default={"api", "policyd", "scale"},
+        help="which parts to run, comma-separated: api,policyd,scale (all)",
     )
     return parser.parse_args(argv)
 

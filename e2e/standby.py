@@ -3,11 +3,14 @@
 Used by e2e/test_replica.py (helpers only, no tests here). PostgreSQL's own
 streaming replication: ``pg_basebackup -R`` of the primary (the cluster on
 5432 that the suite's databases live in) into a temporary folder, started
-with ``pg_ctl`` as the ``postgres`` user on its own port. The primary gets,
+with ``pg_ctl`` as the ``postgres`` user on its own port (or on another
+loopback address at the primary's port: ``host``). The primary gets,
 for the test's life only: a role with ``REPLICATION``, a physical
 replication slot (so that no WAL the standby needs is recycled) and one
 ``pg_hba.conf`` line for that role; all three are removed at the end, and
-those of an earlier run that died are removed at the start.
+those of an earlier run that died are removed at the start. A test may
+also have the primary refuse a role for a while (``refuse_on_primary``):
+one more ``pg_hba.conf`` line, removed the same way.
 """
 
 import os
@@ -82,10 +85,17 @@ def as_postgres(*cmd, timeout=600):
 
 
 class Standby:
-    """``create()`` it, ``stop()``/``start()`` it, ``destroy()`` it (always)."""
+    """``create()`` it, ``stop()``/``start()`` it, ``destroy()`` it (always).
 
-    def __init__(self, port, prefix="emboux_e2e"):
+    ``host``: the loopback address it listens on (127.0.0.2 with the
+    primary's port stands for another machine: Dovecot gives every
+    ``host=`` of its ``connect`` the same ``port=``); ``log_statements``:
+    every statement in its log, with its role (``log_statement = all``)."""
+
+    def __init__(self, port, prefix="emboux_e2e", host="127.0.0.1", log_statements=False):
         self.port = port
+        self.host = host
+        self.log_statements = log_statements
         self.pid = os.getpid()
         self.prefix = prefix
         # role and slot: [a-z0-9_] only
@@ -163,6 +173,39 @@ class Standby:
         if errors:
             raise StandbyError(f"pg_hba.conf does not load: {errors}")
 
+    def _refusal_mark(self, role):
+        return f"{MARK} {self.pid}: {role} refused"
+
+    def refuse_on_primary(self, role):
+        """The primary refuses every new connection of ``role`` (a first
+        ``pg_hba.conf`` line ``reject``) and ends the ones it has: whatever
+        ``role`` reads from now on, a replica answers it."""
+        if "hba" not in self.created:
+            raise StandbyError("create() the standby first")
+        rule = f"host all {role} all reject  # {self._refusal_mark(role)}, removed at its end\n"
+        self._write_hba([rule, *self._hba_lines(lambda line: True)])
+        primary_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,)
+        )
+
+    def allow_on_primary(self, role):
+        """Undo ``refuse_on_primary(role)``."""
+        mark = self._refusal_mark(role)
+        self._write_hba(self._hba_lines(lambda line: mark not in line))
+
+    def sessions(self, role, dbname, on_primary=False):
+        """``{'postfix': n, 'dovecot': n}``: the sessions of ``role`` open
+        on the standby (or the primary), by whose views their last query
+        read (Postfix's ``emboux_postfix_*``, Dovecot's
+        ``emboux_dovecot_users``)."""
+        query = (
+            "SELECT CASE WHEN query LIKE '%%emboux_dovecot_users%%' THEN 'dovecot'"
+            " WHEN query LIKE '%%emboux_postfix_%%' THEN 'postfix' ELSE 'other' END, count(*)"
+            " FROM pg_stat_activity WHERE usename = %s AND datname = %s GROUP BY 1"
+        )
+        rows = (primary_sql if on_primary else self.sql)(query, (role, dbname))
+        return dict(rows)
+
     # -- the standby ---------------------------------------------------------
     def create(self):
         self.check_primary()
@@ -193,7 +236,7 @@ class Standby:
         shutil.chown(socket_dir, "postgres", "postgres")
         lines = [
             f"port = {self.port}",
-            "listen_addresses = '127.0.0.1'",
+            f"listen_addresses = '{self.host}'",
             f"unix_socket_directories = '{socket_dir}'",
             "hot_standby = on",
             "shared_buffers = 32MB",
@@ -201,13 +244,18 @@ class Standby:
             "log_connections = on",
             "log_line_prefix = '%m [%p] %q%u@%d '",
             *(f"{name} = {setting(name)}" for name in AT_LEAST_PRIMARY),
+            *(["log_statement = 'all'"] if self.log_statements else []),
         ]
+        # a client of 127.0.0.2 connects from 127.0.0.1 (Linux picks the
+        # loopback's own address): both are allowed
+        clients = sorted({"127.0.0.1", self.host})
         files = {
             "postgresql.conf": "\n".join(lines) + "\n",
             # the superuser over the private socket; everyone else with a
             # password over TCP (the mail servers' role and its password
             # are the primary's: replicated)
-            "pg_hba.conf": "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+            "pg_hba.conf": "local all all trust\n"
+            + "".join(f"host all all {ip}/32 scram-sha-256\n" for ip in clients),
             "pg_ident.conf": "",
         }
         for name, text in files.items():

@@ -20,8 +20,9 @@ primary answer through the replica (the replica lag at that moment is
 printed), the mail servers' read-only role works there as replicated (no
 grant made on the replica), the policy service cannot decide on the
 replica, and with the replica stopped the ``fallback`` and
-``prefer-standby`` maps still answer. Delivery through Dovecot is
-e2e/test_mail_e2e.py's; here the lookups are ``postmap -q``.
+``prefer-standby`` maps still answer. Here the lookups are ``postmap -q``;
+mail delivered by Postfix and Dovecot reading a replica (docs/deploy.md's
+block for the mail host) is e2e/test_replica_delivery.py's.
 
 Environment: ``EMBOUX_E2E_REPLICA_PORT`` (default 5471),
 ``EMBOUX_E2E_KEEP=1`` keeps the standby's folder.

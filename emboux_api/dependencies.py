@@ -37,7 +37,12 @@ from odoo.api import Environment
 from odoo.exceptions import AccessError
 
 from odoo.addons.emboux_core.tools import is_master_token
-from odoo.addons.emboux_saas.exceptions import EmbouxQuotaError
+from odoo.addons.emboux_saas.audit import (
+    ACTOR_API_KEY,
+    MASTER_ACTOR,
+    AuditActor,
+    actor_context,
+)
 from odoo.addons.fastapi.dependencies import odoo_env
 
 from .schemas import ErrorOut
@@ -111,9 +116,10 @@ async def api_token(
 
 
 def master_caller(token: str | None, env: Environment) -> Caller | None:
-    """The master caller when ``token`` is the master token, else None."""
+    """The master caller when ``token`` is the master token, else None.
+    The staff audit trail credits its changes to the master token."""
     if is_master_token(token):
-        return Caller(role=ROLE_MASTER, env=env)
+        return Caller(role=ROLE_MASTER, env=env(context=actor_context(env.context, MASTER_ACTOR)))
     return None
 
 
@@ -136,7 +142,8 @@ async def authenticated_caller_impl(
 def customer_caller(token: str | None, env: Environment) -> Caller | None:
     """The customer caller of a valid API key (not expired, not revoked),
     else None. Its environment is the tenant's technical portal user's, so
-    record rules confine every route to the tenant."""
+    record rules confine every route to the tenant. The staff audit trail
+    credits its changes to the key (its name and token prefix)."""
     if not token:
         return None
     key = env["emboux.api.key"]._authenticate(token)
@@ -150,7 +157,10 @@ def customer_caller(token: str | None, env: Environment) -> Caller | None:
     customer_env = env(
         user=user.id,
         su=False,
-        context=dict(env.context, authenticated_partner_id=partner.id),
+        context=actor_context(
+            dict(env.context, authenticated_partner_id=partner.id),
+            AuditActor(ACTOR_API_KEY, key.name, key.prefix),
+        ),
     )
     return Caller(
         role=ROLE_CUSTOMER,
@@ -180,12 +190,12 @@ async def master_required(caller: Annotated[Caller, Depends(authenticated_caller
 def master_body_when_refused(caller):
     """Around a model method that refuses a customer what only the master
     may do (an ``AccessError``: a master-only field, activating a domain the
-    master suspended): the API contract's exact 403 body. A quota refusal
-    keeps its own detail; the master's refusals are not rewritten."""
+    master suspended): the API contract's exact 403 body. The master's
+    refusals are not rewritten."""
     try:
         yield
     except AccessError as exc:
-        if caller.is_master or isinstance(exc, EmbouxQuotaError):
+        if caller.is_master:
             raise
         raise HTTPException(
             status_code=status.HTTP_403_FORBIDDEN, detail=MASTER_TOKEN_REQUIRED

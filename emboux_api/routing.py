@@ -18,11 +18,15 @@ the app; they still leave it, so Odoo still rolls back the whole request:
 - ``EmbouxConflictError``, unique and foreign-key violations (two parallel
   creates), other ``UserError``: 409;
 - ``EmbouxQuotaError`` (a tenant quota would be exceeded): 403, the detail
-  is the model's message, which starts with the quota's name
-  (``max_domains: the quota of 1 domains is reached for acme``);
+  names the quota;
 - ``MissingError``: 404;
 - request validation errors: 422 with FastAPI's list of errors, without the
   ``input`` values (a password is never echoed).
+
+Our exceptions carry the field (or quota) in ``field`` and a plain
+sentence as message, which staff and customers read as it is; the detail
+``<field>: <message>`` is made here, by :func:`field_detail` (which the
+Mailgun webhook's 406 uses too): ``name: the domain 'x.org' already exists``.
 
 ``AccessError`` keeps the addon's 403; serialisation failures and Odoo's
 ``ConcurrencyError`` are left alone so that Odoo retries the request.
@@ -52,12 +56,22 @@ BODY_PARSE_ERROR = "There was an error parsing the body"  # fastapi.routing
 HTTP_422 = 422  # status.HTTP_422_UNPROCESSABLE_* changed names across starlette versions
 
 
-def _named(field, message):
-    """``message``, prefixed with ``field: `` unless it names it already."""
-    message = str(message)
-    if field and not message.startswith(f"{field}:"):
-        return f"{field}: {message}"
-    return message
+# our exceptions and their status codes; each carries ``field``
+EMBOUX_ERRORS = (
+    (EmbouxInputError, HTTP_422),
+    (EmbouxConflictError, status.HTTP_409_CONFLICT),
+    (EmbouxQuotaError, status.HTTP_403_FORBIDDEN),
+)
+
+
+def field_detail(exc):
+    """The detail of one of our exceptions: ``<field>: <message>``, the
+    sentence's first letter in lower case unless its first word is an
+    acronym (``API``): ``name: the domain 'x.org' already exists``."""
+    message = str(exc.args[0]) if exc.args else ""
+    if message[:1].isupper() and not message[1:2].isupper():
+        message = message[0].lower() + message[1:]
+    return f"{exc.field}: {message}" if exc.field else message
 
 
 def _integrity_detail(exc):
@@ -95,16 +109,9 @@ def to_http_exception(exc):
             for err in exc.errors()
         ]
         return HTTPException(status_code=HTTP_422, detail=errors)
-    if isinstance(exc, EmbouxInputError):
-        return HTTPException(status_code=HTTP_422, detail=_named(exc.field, exc.args[0]))
-    if isinstance(exc, EmbouxConflictError):
-        return HTTPException(
-            status_code=status.HTTP_409_CONFLICT, detail=_named(exc.field, exc.args[0])
-        )
-    if isinstance(exc, EmbouxQuotaError):
-        return HTTPException(
-            status_code=status.HTTP_403_FORBIDDEN, detail=_named(exc.quota, exc.args[0])
-        )
+    for exc_type, code in EMBOUX_ERRORS:
+        if isinstance(exc, exc_type):
+            return HTTPException(status_code=code, detail=field_detail(exc))
     if isinstance(exc, AccessError):
         return None  # the addon answers 403
     if isinstance(exc, MissingError):

@@ -1,8 +1,11 @@
 """Exceptions of the Emboux suite.
 
-Both name the field at fault so that every front door (forms, portal, REST
-API) can tell the caller which input to fix: the REST API answers 422 for
-:class:`EmbouxInputError` and 409 for :class:`EmbouxConflictError`.
+Each names the field at fault in ``field``; the message is a plain
+sentence without that name, as staff read it on a form and customers on
+the portal. Each front door adds the field where it maps the error: the
+portal marks the form input, the REST API answers 422 for
+:class:`EmbouxInputError` and 409 for :class:`EmbouxConflictError` with the
+detail ``<field>: <message>``.
 """
 
 from odoo.exceptions import UserError, ValidationError

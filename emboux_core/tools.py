@@ -4,7 +4,8 @@ configuration lookup, the tokens, and the quieting of expected concurrency
 failures in scheduled jobs.
 
 Every validation function raises :class:`~odoo.addons.emboux_core.exceptions.EmbouxInputError`
-naming the field at fault; none of them touches the database.
+naming the field at fault (its message a plain sentence); none of them
+touches the database.
 """
 
 from contextlib import contextmanager
@@ -56,11 +57,11 @@ def normalize_domain(name, field="name"):
     mapping). At least two labels of 1-63 letters, digits or inner hyphens,
     253 characters at most, the last one not all digits."""
     if not isinstance(name, str) or not name.strip():
-        raise EmbouxInputError(field, _("%(field)s: a domain name is required", field=field))
+        raise EmbouxInputError(field, _("A domain name is required"))
     shown = name if len(name) <= 80 else name[:77] + "..."
     value = name.strip().lower()
     value = value.removesuffix(".")
-    invalid = _("%(field)s: '%(name)s' is not a valid domain name", field=field, name=shown)
+    invalid = _("'%(name)s' is not a valid domain name", name=shown)
     if not value or any(ch.isspace() for ch in value):
         raise EmbouxInputError(field, invalid)
     if not value.isascii():
@@ -73,8 +74,7 @@ def normalize_domain(name, field="name"):
         raise EmbouxInputError(
             field,
             _(
-                "%(field)s: '%(name)s' is not a valid domain name (it needs at least two labels, e.g. example.com)",  # noqa: E501
-                field=field,
+                "'%(name)s' is not a valid domain name (it needs at least two labels, e.g. example.com)",  # noqa: E501
                 name=shown,
             ),
         )
@@ -82,8 +82,7 @@ def normalize_domain(name, field="name"):
         raise EmbouxInputError(
             field,
             _(
-                "%(field)s: '%(name)s' is not a valid domain name (at most %(max)s characters)",
-                field=field,
+                "'%(name)s' is not a valid domain name (at most %(max)s characters)",
                 name=shown,
                 max=DOMAIN_MAX_LENGTH,
             ),
@@ -109,9 +108,9 @@ def normalize_email(addr, field="email", allow_catch_all=False):
     :func:`normalize_domain`. With ``allow_catch_all``, ``@domain`` (an empty
     local part) is accepted too: the source of a catch-all alias."""
     if not isinstance(addr, str) or not addr.strip():
-        raise EmbouxInputError(field, _("%(field)s: an e-mail address is required", field=field))
+        raise EmbouxInputError(field, _("An e-mail address is required"))
     shown = addr if len(addr) <= 80 else addr[:77] + "..."
-    invalid = _("%(field)s: '%(addr)s' is not a valid e-mail address", field=field, addr=shown)
+    invalid = _("'%(addr)s' is not a valid e-mail address", addr=shown)
     value = addr.strip()
     local, sep, domain = value.rpartition("@")
     if not sep:
@@ -130,8 +129,7 @@ def normalize_email(addr, field="email", allow_catch_all=False):
         raise EmbouxInputError(
             field,
             _(
-                "%(field)s: '%(addr)s' is not a valid e-mail address (at most %(max)s characters)",
-                field=field,
+                "'%(addr)s' is not a valid e-mail address (at most %(max)s characters)",
                 addr=shown,
                 max=ADDRESS_MAX_LENGTH,
             ),
@@ -149,13 +147,12 @@ def check_password_strength(pw, field="password"):
     """A mailbox password: required, at least 10 characters, not only
     spaces, no NUL character (crypt(3) cannot hash it)."""
     if not isinstance(pw, str) or not pw:
-        raise EmbouxInputError(field, _("%(field)s: a password is required", field=field))
+        raise EmbouxInputError(field, _("A password is required"))
     if len(pw) < PASSWORD_MIN_LENGTH or not pw.strip():
         raise EmbouxInputError(
             field,
             _(
-                "%(field)s: the password is too weak (at least %(min)s characters)",
-                field=field,
+                "The password is too weak (at least %(min)s characters)",
                 min=PASSWORD_MIN_LENGTH,
             ),
         )
@@ -163,15 +160,12 @@ def check_password_strength(pw, field="password"):
         raise EmbouxInputError(
             field,
             _(
-                "%(field)s: the password is too long (at most %(max)s characters)",
-                field=field,
+                "The password is too long (at most %(max)s characters)",
                 max=PASSWORD_MAX_LENGTH,
             ),
         )
     if "\x00" in pw:
-        raise EmbouxInputError(
-            field, _("%(field)s: the password contains a NUL character", field=field)
-        )
+        raise EmbouxInputError(field, _("The password contains a NUL character"))
     return pw
 
 
@@ -200,21 +194,15 @@ def verify_password(pw, hashed):
 def check_non_negative_int(value, field):
     """``value`` as an int >= 0 (bools and floats with a fraction refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise EmbouxInputError(
-            field, _("%(field)s: a non-negative whole number is required", field=field)
-        )
+        raise EmbouxInputError(field, _("A non-negative whole number is required"))
     if isinstance(value, float):
         if not value.is_integer():
-            raise EmbouxInputError(
-                field, _("%(field)s: a non-negative whole number is required", field=field)
-            )
+            raise EmbouxInputError(field, _("A non-negative whole number is required"))
         value = int(value)
     if value < 0:
-        raise EmbouxInputError(
-            field, _("%(field)s: must not be negative (got %(value)s)", field=field, value=value)
-        )
+        raise EmbouxInputError(field, _("Must not be negative (got %(value)s)", value=value))
     if value > 2**31 - 1:
-        raise EmbouxInputError(field, _("%(field)s: the number is too large", field=field))
+        raise EmbouxInputError(field, _("The number is too large"))
     return value
 
 

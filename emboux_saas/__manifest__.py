@@ -8,7 +8,7 @@
     "license": "LGPL-3",
     "author": "Emboux",
     "website": "https://github.com/emboux/emboux",
-    "depends": ["emboux_core", "portal"],
+    "depends": ["emboux_core", "mail", "portal"],
     "data": [
         "security/emboux_saas_security.xml",
         "security/ir.model.access.csv",
@@ -16,6 +16,7 @@
         "views/emboux_tenant_views.xml",
         "views/emboux_api_key_views.xml",
         "views/emboux_domain_views.xml",
+        "views/emboux_mailbox_views.xml",
         "views/emboux_deletion_log_views.xml",
         "views/emboux_saas_menus.xml",
         "views/portal_templates.xml",

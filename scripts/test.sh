@@ -10,6 +10,18 @@ ensure_postgres
 ensure_db_role
 set +e
 
+# The live tests' installs (tests/conftest.py: the suite, and emboux_outbound
+# alone for tests/test_policyd.py), started now in the background: they run
+# while the lint does, and pytest copies them.
+EMBOUX_LIVE_TEMPLATES_DIR=$RUN_DIR/templates-$$
+export EMBOUX_LIVE_TEMPLATES_DIR
+drop_templates() {
+    "$VENV/bin/python" "$TOP/tests/live_odoo.py" drop "$EMBOUX_LIVE_TEMPLATES_DIR" >/dev/null 2>&1 || true
+}
+trap drop_templates EXIT
+"$VENV/bin/python" "$TOP/tests/live_odoo.py" prebuild "$EMBOUX_LIVE_TEMPLATES_DIR" \
+    "$(suite_addons)" emboux_outbound
+
 lint_failed=0
 log "lint: ruff check, ruff format --check, pylint-odoo, the addons' README.md"
 if ! bash "$TOP/scripts/lint.sh"; then
@@ -31,7 +43,7 @@ EMBOUX_POLICY_TOKEN="policy-$(random_secret)"
 EMBOUX_TEST_SECRET="marker-$(random_secret)"
 export EMBOUX_MASTER_TOKEN EMBOUX_POLICY_TOKEN EMBOUX_TEST_SECRET
 SECRETS=(EMBOUX_MASTER_TOKEN EMBOUX_POLICY_TOKEN EMBOUX_TEST_SECRET)
-cleanup() { dropdb --if-exists "$DB" >/dev/null 2>&1 || true; }
+cleanup() { dropdb --if-exists "$DB" >/dev/null 2>&1 || true; drop_templates; }
 trap cleanup EXIT
 
 TAGS=$(echo "$ADDONS" | sed 's/\([^,]*\)/\/\1/g')

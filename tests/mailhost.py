@@ -264,12 +264,28 @@ SMTPD_SERVICES = ("smtp", "submission", "submissions")
 def readme_run_blocks(text=None):
     """The shell blocks of mailserver/README.md marked ``<!-- e2e: run -->``,
     in order."""
-    text = README.read_text() if text is None else text
+    return doc_run_blocks(README, RUN_MARK, text)
+
+
+def doc_run_blocks(path, mark, text=None):
+    """The ``sh`` blocks of the document ``path`` that follow a line
+    ``mark`` (e.g. ``<!-- e2e: replica -->``), in order."""
+    text = Path(path).read_text() if text is None else text
     blocks = re.findall(
-        rf"^{re.escape(RUN_MARK)}\n```sh\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL
+        rf"^{re.escape(mark)}\n```sh\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL
     )
-    assert blocks, f"no '{RUN_MARK}' block in {README}"
+    assert blocks, f"no '{mark}' block in {path}"
     return blocks
+
+
+def with_settings(block, values):
+    """``block`` with its first line, the ``NAME=value`` settings an
+    operator types, set to ``values`` (a dict naming the same settings in
+    the same order)."""
+    first, _, rest = block.partition("\n")
+    names = re.findall(r"\b([A-Z_]+)=", first)
+    assert names == list(values), f"the block's first line sets {names}, not {list(values)}"
+    return " ".join(f"{name}={sh_quote(value)}" for name, value in values.items()) + "\n" + rest
 
 
 def sh_quote(value):
@@ -504,16 +520,28 @@ service imap-login {{
     def build(self):
         """Prepare the root, run the README's blocks, wait for the servers."""
         self.prepare()
-        script = self.root / "readme.sh"
-        script.write_text(self.readme_script())
+        self.started = True
+        self.run_script(self.readme_script(), "readme", "the README's blocks", relocate=False)
+        for name in SMTPD_SERVICES + ("imap", "imaps"):
+            wait_port(self.ports[name])
+        wait_for(self.lmtp_socket.exists, 20, f"Dovecot's LMTP socket {self.lmtp_socket}")
+
+    def run_script(self, text, name, what=None, relocate=True):
+        """Run the shell script ``text`` on the instance as the README's
+        blocks run (``sh -e -x`` in the copied folder, the wrappers first in
+        ``PATH``, the host's paths moved under the root unless
+        ``relocate`` is false): e.g. another document's block for a mail
+        host already built. ``<name>.sh`` and its trace ``<name>.out`` stay
+        in the temporary folder; the test fails when it fails."""
+        script = self.root / f"{name}.sh"
+        script.write_text(self.relocate(text) if relocate else text)
         env = dict(
             os.environ,
             PATH=f"{self.bin}:{os.environ.get('PATH', '/usr/bin:/bin')}:/usr/sbin:/sbin",
             EMBOUX_POLICY=self.policy,
         )
         # the servers daemonize: their output goes to a file, never a pipe
-        self.started = True
-        with open(self.tmp / "readme.out", "w") as out:
+        with open(self.tmp / f"{name}.out", "w") as out:
             proc = subprocess.run(
                 ["sh", "-e", "-x", str(script)],
                 cwd=self.src,
@@ -526,12 +554,9 @@ service imap-login {{
             )
         if proc.returncode != 0:
             pytest.fail(
-                f"the README's blocks failed (exit {proc.returncode}):\n{self.log('readme.out')}\n"
+                f"{what or script} failed (exit {proc.returncode}):\n{self.log(f'{name}.out')}\n"
                 f"postfix.log:\n{self.log('postfix.log')}\ndovecot.log:\n{self.log('dovecot.log')}"
             )
-        for name in SMTPD_SERVICES + ("imap", "imaps"):
-            wait_port(self.ports[name])
-        wait_for(self.lmtp_socket.exists, 20, f"Dovecot's LMTP socket {self.lmtp_socket}")
 
     def stop(self):
         if not self.started:

@@ -38,7 +38,7 @@ import time
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import Unsatisfiable
-from live_odoo import PYTHON, TOP, LiveOdoo
+from live_odoo import PYTHON, TOP, LiveOdoo, suite_addons
 import pytest
 import requests
 import schemathesis
@@ -50,6 +50,8 @@ set_hypothesis_home_dir(TOP / ".run" / "hypothesis")
 DB = f"emboux_fuzz_{os.getpid()}"
 TOKEN = "fuzz-" + secrets.token_urlsafe(24)
 PORT = int(os.environ.get("EMBOUX_FUZZ_PORT", "8391"))
+# the suite, installed once per session as a template (tests/conftest.py)
+LIVE_TEMPLATES = (suite_addons(),)
 EXAMPLES = int(os.environ.get("EMBOUX_FUZZ_EXAMPLES", "10"))
 MIN_REQUESTS = 2000
 REQUEST_TIMEOUT = 30

@@ -22,7 +22,7 @@ import re
 import secrets
 import threading
 
-from live_odoo import PYTHON, LiveOdoo
+from live_odoo import PYTHON, LiveOdoo, suite_addons
 import pytest
 import requests
 
@@ -31,6 +31,8 @@ TOKEN = "live-" + secrets.token_urlsafe(24)
 TIMEOUT = 30
 UTC_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 PORT = int(os.environ.get("EMBOUX_LIVE_PORT", "8213"))
+# the suite, installed once per session as a template (tests/conftest.py)
+LIVE_TEMPLATES = (suite_addons(),)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from live_odoo import PYTHON, TOP, LiveOdoo, free_port, odoo_command
+from live_odoo import PYTHON, TOP, LiveOdoo, free_port, odoo_command, suite_addons
 import psycopg2
 import pytest
 import requests
@@ -35,6 +35,8 @@ from fake_mailgun import FakeMailgun
 DB = f"{os.environ.get('EMBOUX_LIVE_DB_PREFIX', 'emboux_live')}_outbound_{os.getpid()}"
 TOKEN = "live-" + secrets.token_urlsafe(24)
 PORT = int(os.environ.get("EMBOUX_LIVE_OUTBOUND_PORT", "8311"))
+# the suite, installed once per session as a template (tests/conftest.py)
+LIVE_TEMPLATES = (suite_addons(),)
 TIMEOUT = 60
 THREADS = 8
 MAILGUN_KEY = "key-live-" + secrets.token_hex(8)

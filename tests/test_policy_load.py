@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 
-from live_odoo import PYTHON, TOP, LiveOdoo, free_port
+from live_odoo import PYTHON, TOP, LiveOdoo, free_port, suite_addons
 import policy_load
 import psycopg2
 import pytest
@@ -25,6 +25,8 @@ TOKEN = "live-" + secrets.token_urlsafe(24)
 ROLE = f"emboux_policyd_load_{os.getpid()}"
 ROLE_PASSWORD = secrets.token_urlsafe(24)
 PORT = int(os.environ.get("EMBOUX_LIVE_POLICYLOAD_PORT", "8331"))
+# the suite, installed once per session as a template (tests/conftest.py)
+LIVE_TEMPLATES = (suite_addons(),)
 SCRIPT = TOP / "mailserver" / "policyd" / "emboux_policyd.py"
 # seconds of the 100-domain run (the 20 s; shorter for a quick try)
 SECONDS = float(os.environ.get("EMBOUX_POLICY_LOAD_SECONDS", "20"))

@@ -1,10 +1,11 @@
 """The Postfix policy service (mailserver/policyd/emboux_policyd.py), run as
 a mail host runs it, against a real database with emboux_outbound installed.
 
-The database ``emboux_policyd_<pid>`` gets emboux_outbound (``odoo -i``) with
-the policy role configured (``EMBOUX_POLICYD_DB_ROLE`` /
-``EMBOUX_POLICYD_DB_PASSWORD``: the suite creates the role and its grants at
-install), and its domains through the models' own methods (``odoo shell``).
+The database ``emboux_policyd_<pid>`` gets emboux_outbound (``odoo -i``, or
+a copy of the session's template of it: tests/conftest.py) with the policy
+role configured (``EMBOUX_POLICYD_DB_ROLE`` / ``EMBOUX_POLICYD_DB_PASSWORD``:
+the suite creates the role and its grants at install or at the registry
+load), and its domains through the models' own methods (``odoo shell``).
 The daemon runs as a subprocess with a configuration file, and is spoken to
 as Postfix does: ``name=value`` lines, an empty line, many requests on one
 kept-open connection. "The database is down" is a TCP proxy in front of
@@ -31,6 +32,7 @@ import tempfile
 import threading
 import time
 
+import live_odoo
 from live_odoo import TOP, odoo_command
 from mailhost import port_open, wait_for
 import psycopg2
@@ -41,6 +43,9 @@ HOST = "127.0.0.1"
 BASE_PORT = int(os.environ.get("EMBOUX_POLICYD_TEST_PORT", "10050"))
 MAIN_PORT, DUNNO_PORT, PROXY_PORT, SPARE_PORT, CLUSTER_PORT = range(BASE_PORT, BASE_PORT + 5)
 DB = f"emboux_policyd_{os.getpid()}"
+# installed once per session as a template (tests/conftest.py)
+ADDONS = ("emboux_outbound",)
+LIVE_TEMPLATES = (ADDONS,)
 ROLE = f"emboux_policyd_t{os.getpid()}"
 # make test's marker secret when there is one: its logs are searched for it
 PASSWORD = os.environ.get("EMBOUX_TEST_SECRET") or secrets.token_urlsafe(18)
@@ -318,11 +323,15 @@ def suite(tmp):
     workdir = tmp / "odoo"
     workdir.mkdir()
     try:
-        run_odoo(
-            ["server", "-d", DB, "-i", "emboux_outbound", "--stop-after-init", "--no-http"]
-            + ["--workers=0", "--log-level=warn"],
-            workdir,
-        )
+        if live_odoo.TEMPLATES is not None:
+            # the role is made and granted when the shell loads the registry
+            live_odoo.TEMPLATES.clone(ADDONS, odoo_env(), DB, workdir / "data")
+        else:
+            run_odoo(
+                ["server", "-d", DB, "-i", ",".join(ADDONS), "--stop-after-init", "--no-http"]
+                + ["--workers=0", "--log-level=warn"],
+                workdir,
+            )
         out = run_odoo(["shell", "-d", DB, "--no-http", "--log-level=warn"], workdir, input=SETUP)
         assert "GRANTS True" in out, out[-3000:]
         yield

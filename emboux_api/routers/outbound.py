@@ -5,7 +5,7 @@ and the counter resets."""
 
 from typing import Annotated
 
-from fastapi import Body, Query
+from fastapi import Body, HTTPException, Query, status
 
 from odoo.addons.emboux_outbound.sending_config import HISTORY_KEEP_DAYS
 
@@ -26,7 +26,7 @@ from ..schemas import (
     OutboundOut,
     ResetOut,
 )
-from .domains import Domain, DomainName, find_domain
+from .domains import Domain, DomainName
 
 router = EmbouxRouter(tags=["outbound"])
 
@@ -97,15 +97,16 @@ def increment(
     `transfer_limit`: `hard` enforcement refuses, `soft` allows, counts and
     names the limit in `reason`, `off` allows and counts. Without a body:
     one message, no recipients, size 0."""
-    # the domain is looked up here rather than by the Domain dependency:
-    # one worker-thread hop less on the hot path (the same lookup)
-    domain = find_domain(env, name)
+    # the domain is looked up here rather than by the Domain dependency, in
+    # the decision's statement (the master's route: every domain is its):
+    # no worker-thread hop, no ORM search, one query less on the hot path
     body = body or IncrementIn()
-    return IncrementOut(
-        **domain.outbound_send_decision(
-            count=body.count, recipients=body.recipients, size_bytes=body.size_bytes
-        )
+    decision = env["emboux.send.decision"]._decide_by_name(
+        name, count=body.count, recipients=body.recipients, size_bytes=body.size_bytes
     )
+    if decision is None:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Domain not found")
+    return IncrementOut(**decision)
 
 
 @router.post("/outbound/reset-daily", **master_only())

@@ -16,7 +16,7 @@ from odoo.addons.emboux_outbound.webhooks import (
 )
 from odoo.addons.fastapi.dependencies import odoo_env
 
-from ..routing import EmbouxRouter
+from ..routing import EmbouxRouter, field_detail
 from ..schemas import ErrorOut, WebhookOut
 
 router = EmbouxRouter(tags=["webhooks"])
@@ -74,8 +74,10 @@ def mailgun_webhook(body: RawBody, env: OdooEnv) -> WebhookOut:
         result = env["emboux.webhook.event"]._receive_mailgun(body)
     except WebhookNotConfiguredError as exc:
         raise HTTPException(status_code=HTTP_503, detail=str(exc)) from exc
-    except (WebhookSignatureError, EmbouxInputError) as exc:
-        raise HTTPException(status_code=HTTP_406, detail=str(exc.args[0])) from exc
+    except WebhookSignatureError as exc:
+        raise HTTPException(status_code=HTTP_406, detail=str(exc)) from exc
+    except EmbouxInputError as exc:
+        raise HTTPException(status_code=HTTP_406, detail=field_detail(exc)) from exc
     return WebhookOut(**result)
 
 

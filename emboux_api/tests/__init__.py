@@ -19,3 +19,4 @@ from . import test_headers
 from . import test_history_api
 from . import test_list_queries
 from . import test_retention_api
+from . import test_audit_trail_api

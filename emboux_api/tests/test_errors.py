@@ -31,9 +31,9 @@ def _probe_router():
     def probe(kind: str, env: CallerEnv):
         env["emboux.domain"].create({"name": "written-before-the-error.org"})
         if kind == "input":
-            raise EmbouxInputError("retention_days", "retention_days: must not be negative")
+            raise EmbouxInputError("retention_days", "Must not be negative")
         if kind == "conflict":
-            raise EmbouxConflictError("name", "name: the domain 'x.org' already exists")
+            raise EmbouxConflictError("name", "The domain 'x.org' already exists")
         if kind == "unique":
             # a real unique violation, as two parallel creates would meet it
             env.cr.execute(
@@ -100,17 +100,22 @@ class TestErrors(EmbouxApiCase):
             http_exc = to_http_exception(exc)
             return http_exc and (http_exc.status_code, http_exc.detail)
 
-        self.assertEqual(mapped(EmbouxInputError("email", "email: bad")), (422, "email: bad"))
-        self.assertEqual(mapped(EmbouxInputError("email", "bad")), (422, "email: bad"))
+        # the messages are plain sentences: the field is added here, once
+        self.assertEqual(mapped(EmbouxInputError("email", "Bad")), (422, "email: bad"))
         self.assertEqual(
-            mapped(EmbouxConflictError("email", "email: taken")), (409, "email: taken")
+            mapped(EmbouxInputError("email", "'x' is bad")), (422, "email: 'x' is bad")
         )
+        self.assertEqual(
+            mapped(EmbouxInputError("name", "API keys are made here")),
+            (422, "name: API keys are made here"),
+        )
+        self.assertEqual(mapped(EmbouxConflictError("email", "Taken")), (409, "email: taken"))
         self.assertEqual(mapped(ValidationError("odd")), (422, "odd"))
         self.assertEqual(mapped(UserError("refused")), (409, "refused"))
         self.assertEqual(mapped(MissingError("gone")), (404, "Not found"))
         self.assertIsNone(mapped(AccessError("no")))  # the addon answers 403
         self.assertEqual(
-            mapped(EmbouxQuotaError("max_domains", "max_domains: the quota of 1 is reached")),
+            mapped(EmbouxQuotaError("max_domains", "The quota of 1 is reached")),
             (403, "max_domains: the quota of 1 is reached"),
         )
         self.assertIsNone(mapped(HTTPException(418, "teapot")))

@@ -1,10 +1,9 @@
-import psycopg2
-
 from odoo import api, fields, models
 from odoo.exceptions import ConcurrencyError
 
 from ..exceptions import EmbouxConflictError, EmbouxInputError
 from ..tools import normalize_email, split_email
+from ..unique import unique_key
 
 
 class EmbouxAlias(models.Model):
@@ -54,7 +53,7 @@ class EmbouxAlias(models.Model):
         if source == destination:
             raise EmbouxInputError(
                 "destination",
-                self.env._("destination: an alias cannot deliver to itself (%(src)s)", src=source),
+                self.env._("An alias cannot deliver to itself (%(src)s)", src=source),
             )
         domain_name = split_email(source)[1]
         domain = self.env["emboux.domain"].sudo().search([("name", "=", domain_name)], limit=1)
@@ -62,7 +61,7 @@ class EmbouxAlias(models.Model):
             raise EmbouxInputError(
                 "source",
                 self.env._(
-                    "source: '%(src)s' is on an unknown domain '%(domain)s'; create the domain first",  # noqa: E501
+                    "'%(src)s' is on an unknown domain '%(domain)s'; create the domain first",
                     src=source,
                     domain=domain_name,
                 ),
@@ -72,49 +71,30 @@ class EmbouxAlias(models.Model):
     def _prepare_vals(self, vals):
         if "source" in vals or "destination" in vals:
             if len(self) > 1:
-                raise EmbouxInputError(
-                    "source", self.env._("source: change the aliases one at a time")
-                )
+                raise EmbouxInputError("source", self.env._("Change the aliases one at a time"))
             source = vals.get("source", self.source)
             destination = vals.get("destination", self.destination)
             source, destination, domain = self._normalize_pair(source, destination)
             if vals.get("domain_id") and vals["domain_id"] != domain.id:
                 raise EmbouxInputError(
                     "source",
-                    self.env._(
-                        "source: '%(src)s' is not an address of the chosen domain", src=source
-                    ),
+                    self.env._("'%(src)s' is not an address of the chosen domain", src=source),
                 )
             vals.update(source=source, destination=destination, domain_id=domain.id)
         elif (
             "domain_id" in vals and self and any(a.domain_id.id != vals["domain_id"] for a in self)
         ):
-            raise EmbouxInputError(
-                "domain_id", self.env._("domain_id: the domain follows the alias source")
-            )
+            raise EmbouxInputError("domain_id", self.env._("The domain follows the alias source"))
         return vals
 
-    def _conflict(self, source, destination):
+    def _pair_taken(self, pairs):
         return EmbouxConflictError(
             "source",
             self.env._(
-                "source: the alias %(src)s -> %(dst)s already exists",
-                src=source,
-                dst=destination,
+                "The alias %(pairs)s already exists",
+                pairs=", ".join(f"{source} -> {destination}" for source, destination in pairs),
             ),
         )
-
-    def _check_pair_free(self, pairs):
-        for source, destination in pairs:
-            if self.sudo().search_count(
-                [
-                    ("source", "=", source),
-                    ("destination", "=", destination),
-                    ("id", "not in", self.ids),
-                ],
-                limit=1,
-            ):
-                raise self._conflict(source, destination)
 
     # ------------------------------------------------------------------
     # CRUD
@@ -123,28 +103,16 @@ class EmbouxAlias(models.Model):
     def create(self, vals_list):
         vals_list = [self.browse()._prepare_vals(dict(vals)) for vals in vals_list]
         pairs = [(vals.get("source"), vals.get("destination")) for vals in vals_list]
-        if len(set(pairs)) != len(pairs):
-            raise self._conflict(*next(p for p in pairs if pairs.count(p) > 1))
-        self._check_pair_free(pairs)
-        try:
-            with self.env.cr.savepoint():
-                return super().create(vals_list)
-        except psycopg2.errors.UniqueViolation as exc:
-            raise self._conflict(*pairs[0]) from exc
+        with unique_key(self, ("source", "destination"), pairs, self._pair_taken):
+            return super().create(vals_list)
 
     def write(self, vals):
         vals = self._prepare_vals(dict(vals))
         if "source" in vals:
             pair = (vals["source"], vals["destination"])
             if pair != (self.source, self.destination):
-                self._check_pair_free([pair])
-                try:
-                    with self.env.cr.savepoint():
-                        res = super().write(vals)
-                        self.flush_recordset(["source", "destination"])
-                    return res
-                except psycopg2.errors.UniqueViolation as exc:
-                    raise self._conflict(*pair) from exc
+                with unique_key(self, ("source", "destination"), [pair], self._pair_taken):
+                    return super().write(vals)
         return super().write(vals)
 
     # ------------------------------------------------------------------

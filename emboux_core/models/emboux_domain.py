@@ -1,12 +1,11 @@
 from collections import defaultdict
 
-import psycopg2
-
 from odoo import api, fields, models
 
 from ..access import check_master
 from ..exceptions import EmbouxConflictError, EmbouxInputError
 from ..tools import check_non_negative_int, normalize_domain
+from ..unique import unique_key
 
 # numeric settings of a domain, all non-negative whole numbers
 DOMAIN_NUMBER_FIELDS = ("retention_days", "monthly_transfer_limit_mb", "transfer_used_mb")
@@ -53,13 +52,13 @@ class EmbouxDomain(models.Model):
 
     _name_uniq = models.Constraint("UNIQUE(name)", "This domain already exists.")
     _retention_days_positive = models.Constraint(
-        "CHECK(retention_days >= 0)", "retention_days: must not be negative."
+        "CHECK(retention_days >= 0)", "The retention period must not be negative."
     )
     _monthly_transfer_limit_mb_positive = models.Constraint(
-        "CHECK(monthly_transfer_limit_mb >= 0)", "monthly_transfer_limit_mb: must not be negative."
+        "CHECK(monthly_transfer_limit_mb >= 0)", "The monthly transfer limit must not be negative."
     )
     _transfer_used_mb_positive = models.Constraint(
-        "CHECK(transfer_used_mb >= 0)", "transfer_used_mb: must not be negative."
+        "CHECK(transfer_used_mb >= 0)", "The transfer used this month must not be negative."
     )
 
     # ------------------------------------------------------------------
@@ -106,26 +105,11 @@ class EmbouxDomain(models.Model):
                 vals[fname] = check_non_negative_int(0 if value in (None, False) else value, fname)
         return vals
 
-    def _check_name_free(self, names):
-        """Pre-check of UNIQUE(name), for a clear 409 instead of a SQL error."""
-        existing = (
-            self.sudo()
-            .with_context(active_test=False)
-            .search([("name", "in", list(names)), ("id", "not in", self.ids)], limit=1)
+    def _name_taken(self, names):
+        return EmbouxConflictError(
+            "name",
+            self.env._("The domain '%(name)s' already exists", name=", ".join(names)),
         )
-        if existing:
-            raise EmbouxConflictError(
-                "name",
-                self.env._("name: the domain '%(name)s' already exists", name=existing.name),
-            )
-
-    def _raise_if_unique_violation(self, exc, names):
-        if isinstance(exc, psycopg2.errors.UniqueViolation):
-            raise EmbouxConflictError(
-                "name",
-                self.env._("name: the domain '%(name)s' already exists", name=", ".join(names)),
-            ) from exc
-        raise exc
 
     # ------------------------------------------------------------------
     # CRUD
@@ -134,19 +118,8 @@ class EmbouxDomain(models.Model):
     def create(self, vals_list):
         vals_list = [self._prepare_vals(dict(vals)) for vals in vals_list]
         names = [vals.get("name") for vals in vals_list if vals.get("name")]
-        if len(set(names)) != len(names):
-            duplicate = next(n for n in names if names.count(n) > 1)
-            raise EmbouxConflictError(
-                "name", self.env._("name: the domain '%(name)s' already exists", name=duplicate)
-            )
-        if names:
-            self._check_name_free(names)
-        # the UNIQUE constraint decides between concurrent transactions
-        try:
-            with self.env.cr.savepoint():
-                return super().create(vals_list)
-        except psycopg2.IntegrityError as exc:
-            self._raise_if_unique_violation(exc, names)
+        with unique_key(self, "name", names, self._name_taken):
+            return super().create(vals_list)
 
     def write(self, vals):
         vals = self._prepare_vals(dict(vals))
@@ -155,7 +128,7 @@ class EmbouxDomain(models.Model):
             if renamed:
                 if len(self) > 1:
                     raise EmbouxConflictError(
-                        "name", self.env._("name: several domains cannot get the same name")
+                        "name", self.env._("Several domains cannot get the same name")
                     )
                 if (
                     renamed.sudo().with_context(active_test=False).mailbox_ids
@@ -164,18 +137,12 @@ class EmbouxDomain(models.Model):
                     raise EmbouxInputError(
                         "name",
                         self.env._(
-                            "name: the domain '%(name)s' has mailboxes or aliases and cannot be renamed",  # noqa: E501
+                            "The domain '%(name)s' has mailboxes or aliases and cannot be renamed",
                             name=renamed.name,
                         ),
                     )
-                self._check_name_free([vals["name"]])
-                try:
-                    with self.env.cr.savepoint():
-                        res = super().write(vals)
-                        self.flush_recordset(["name"])
-                    return res
-                except psycopg2.IntegrityError as exc:
-                    self._raise_if_unique_violation(exc, [vals["name"]])
+                with unique_key(self, "name", [vals["name"]], self._name_taken):
+                    return super().write(vals)
         return super().write(vals)
 
     def unlink(self):

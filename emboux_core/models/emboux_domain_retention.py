@@ -76,7 +76,7 @@ class EmbouxDomain(models.Model):
                 raise EmbouxInputError(
                     "status",
                     self.env._(
-                        "status: %(name)s is suspended; a suspended domain is never purged",
+                        "%(name)s is suspended; a suspended domain is never purged",
                         name=domain.name,
                     ),
                 )
@@ -84,7 +84,7 @@ class EmbouxDomain(models.Model):
                 raise EmbouxInputError(
                     "retention_days",
                     self.env._(
-                        "retention_days: %(name)s keeps mail forever (0 days); nothing to purge",
+                        "%(name)s keeps mail forever (0 days); nothing to purge",
                         name=domain.name,
                     ),
                 )

@@ -1,5 +1,3 @@
-import psycopg2
-
 from odoo import api, fields, models
 
 from ..exceptions import EmbouxConflictError, EmbouxInputError
@@ -11,6 +9,7 @@ from ..tools import (
     normalize_email,
     split_email,
 )
+from ..unique import unique_key
 
 SMTP_PORT_STARTTLS = 587
 SMTP_PORT_SSL = 465
@@ -62,7 +61,7 @@ class EmbouxMailbox(models.Model):
 
     _email_uniq = models.Constraint("UNIQUE(email)", "This mailbox already exists.")
     _quota_mb_positive = models.Constraint(
-        "CHECK(quota_mb >= 0)", "quota_mb: must not be negative."
+        "CHECK(quota_mb >= 0)", "The storage quota must not be negative."
     )
 
     # ------------------------------------------------------------------
@@ -160,17 +159,13 @@ class EmbouxMailbox(models.Model):
             if vals.get("domain_id") and vals["domain_id"] != domain.id:
                 raise EmbouxInputError(
                     "email",
-                    self.env._(
-                        "email: '%(email)s' is not an address of the chosen domain", email=email
-                    ),
+                    self.env._("'%(email)s' is not an address of the chosen domain", email=email),
                 )
             vals["email"] = email
             vals["domain_id"] = domain.id
         elif "domain_id" in vals and any(m.domain_id.id != vals["domain_id"] for m in self):
             # the domain follows the address, never the other way round
-            raise EmbouxInputError(
-                "domain_id", self.env._("domain_id: the domain follows the e-mail address")
-            )
+            raise EmbouxInputError("domain_id", self.env._("The domain follows the e-mail address"))
         if "quota_mb" in vals:
             value = vals["quota_mb"]
             vals["quota_mb"] = check_non_negative_int(
@@ -188,24 +183,18 @@ class EmbouxMailbox(models.Model):
             raise EmbouxInputError(
                 "email",
                 self.env._(
-                    "email: '%(email)s' is on an unknown domain '%(domain)s'; create the domain first",  # noqa: E501
+                    "'%(email)s' is on an unknown domain '%(domain)s'; create the domain first",
                     email=email,
                     domain=domain_name,
                 ),
             )
         return domain
 
-    def _check_email_free(self, emails):
-        existing = (
-            self.sudo()
-            .with_context(active_test=False)
-            .search([("email", "in", list(emails)), ("id", "not in", self.ids)], limit=1)
+    def _email_taken(self, emails):
+        return EmbouxConflictError(
+            "email",
+            self.env._("The mailbox '%(email)s' already exists", email=", ".join(emails)),
         )
-        if existing:
-            raise EmbouxConflictError(
-                "email",
-                self.env._("email: the mailbox '%(email)s' already exists", email=existing.email),
-            )
 
     # ------------------------------------------------------------------
     # CRUD
@@ -218,24 +207,8 @@ class EmbouxMailbox(models.Model):
                 # required on create
                 check_password_strength(vals.get("password"), field="password")
         emails = [vals["email"] for vals in vals_list if vals.get("email")]
-        if len(set(emails)) != len(emails):
-            duplicate = next(e for e in emails if emails.count(e) > 1)
-            raise EmbouxConflictError(
-                "email",
-                self.env._("email: the mailbox '%(email)s' already exists", email=duplicate),
-            )
-        if emails:
-            self._check_email_free(emails)
-        try:
-            with self.env.cr.savepoint():
-                return super().create(vals_list)
-        except psycopg2.errors.UniqueViolation as exc:
-            raise EmbouxConflictError(
-                "email",
-                self.env._(
-                    "email: the mailbox '%(email)s' already exists", email=", ".join(emails)
-                ),
-            ) from exc
+        with unique_key(self, "email", emails, self._email_taken):
+            return super().create(vals_list)
 
     def write(self, vals):
         vals = self._prepare_vals(dict(vals))
@@ -243,9 +216,7 @@ class EmbouxMailbox(models.Model):
             # the Maildir is named after the address: an address is for life
             raise EmbouxInputError(
                 "email",
-                self.env._(
-                    "email: the address of a mailbox cannot be changed; create a new mailbox"
-                ),
+                self.env._("The address of a mailbox cannot be changed; create a new mailbox"),
             )
         return super().write(vals)
 

@@ -67,10 +67,11 @@ class TestDomainName(EmbouxCase):
         self.assertEqual(self.Domain.create({"name": longest}).name, longest)
         self.assertEqual(self.Domain.create({"name": "x-1.io"}).name, "x-1.io")
 
-    def test_invalid_name_message_names_field(self):
+    def test_invalid_name_message_and_field(self):
         with self.assertRaises(EmbouxInputError) as caught:
             self.Domain.create({"name": "exa mple.com"})
-        self.assertEqual(str(caught.exception), "name: 'exa mple.com' is not a valid domain name")
+        self.assertEqual(caught.exception.field, "name")
+        self.assertEqual(str(caught.exception), "'exa mple.com' is not a valid domain name")
 
     def test_duplicate_in_other_case(self):
         with self.assertRaises(EmbouxConflictError) as caught:

@@ -55,7 +55,7 @@ class TestMailboxAddress(EmbouxCase):
             with self.subTest(email=email), self.assertRaises(EmbouxInputError) as caught:
                 self.make_mailbox(email)
             self.assertEqual(caught.exception.field, "email")
-            self.assertTrue(str(caught.exception).startswith("email: "))
+            self.assertNotIn("email:", str(caught.exception))
         self.assertEqual(self.make_mailbox("a" * 64 + "@example.com").local_part, "a" * 64)
         self.assertEqual(
             self.make_mailbox("o'neil+x_y=z@example.com").email, "o'neil+x_y=z@example.com"
@@ -156,7 +156,7 @@ class TestMailboxPassword(EmbouxCase):
             with self.subTest(password=bad), self.assertRaises(EmbouxInputError) as caught:
                 self.Mailbox.create({"email": "jane@example.com", "password": bad})
             self.assertEqual(caught.exception.field, "password")
-            self.assertTrue(str(caught.exception).startswith("password: "))
+            self.assertNotIn("password:", str(caught.exception))
         with self.assertRaises(EmbouxInputError):
             self.Mailbox.create({"email": "jane@example.com"})
         self.assertFalse(self.Mailbox.search([("email", "=", "jane@example.com")]))

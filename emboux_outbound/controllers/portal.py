@@ -49,14 +49,13 @@ class EmbouxOutboundPortal(EmbouxCustomerPortal):
         values["provider_status_labels"] = self._emboux_provider_status_labels(status)
         # sending usage: the figures and the chart (emboux_outbound.outbound_usage)
         values.update(domain._outbound_usage_values())
-        # the domain's own caps against the plan's limits (display only:
-        # set_outbound_settings decides)
-        tier = domain.sudo().effective_outbound_tier_id
+        # the customer's own caps against the plan's limits, lowered by any
+        # staff cap (display only: set_outbound_settings decides)
         values["outbound_caps"] = {
             "daily_limit": domain.outbound_daily_cap,
             "monthly_limit": domain.outbound_monthly_cap,
-            "plan_daily_limit": tier.daily_limit,
-            "plan_monthly_limit": tier.monthly_limit,
+            "plan_daily_limit": domain._outbound_cap_ceiling("daily"),
+            "plan_monthly_limit": domain._outbound_cap_ceiling("monthly"),
         }
         values.setdefault("dns_check", None)
         return values
@@ -132,9 +131,8 @@ class EmbouxOutboundPortal(EmbouxCustomerPortal):
                     raise EmbouxInputError(
                         key,
                         request.env._(
-                            "%(field)s: %(value)s is above the limit of your plan (%(limit)s); "
+                            "%(value)s is above the limit of your plan (%(limit)s); "
                             "enter %(limit)s or less, or leave it empty for the plan's limit",
-                            field=key,
                             value=values[key],
                             limit=info[key],
                         ),
@@ -162,9 +160,7 @@ class EmbouxOutboundPortal(EmbouxCustomerPortal):
 
         def create():
             if not label:
-                raise EmbouxInputError(
-                    "label", request.env._("label: a subdomain name is required")
-                )
+                raise EmbouxInputError("label", request.env._("A subdomain name is required"))
             return request.env["emboux.domain"].create({"name": f"{label}.{parent.name}"})
 
         def refused(error, error_field):

@@ -110,6 +110,7 @@ class EmbouxDomain(models.Model):
         index=True,
         ondelete="restrict",
         default=lambda self: self.env["emboux.outbound.tier"]._default_tier(),
+        tracking=10,
         help="Daily and monthly sending limits. A linked subdomain uses its parent's.",
     )
     outbound_enforcement = fields.Selection(
@@ -117,6 +118,7 @@ class EmbouxDomain(models.Model):
         string="Enforcement",
         required=True,
         default="hard",
+        tracking=11,
         help="Hard refuses a message over a limit, soft allows it and flags it, off only "
         "counts. A linked subdomain uses its parent's.",
     )
@@ -125,12 +127,14 @@ class EmbouxDomain(models.Model):
         required=True,
         default="active",
         copy=False,
+        tracking=12,
         help="Paused by staff, or guillotined for its bounce or complaint rate: the "
         "domain sends nothing. Its own, never inherited.",
     )
     provider = fields.Selection(
         PROVIDER_SELECTION,
         default=lambda self: self._default_provider(),
+        tracking=20,
         help="The relay that signs and sends this domain's mail. Empty: none yet.",
     )
     verification_status = fields.Selection(
@@ -139,6 +143,7 @@ class EmbouxDomain(models.Model):
         required=True,
         default="not_started",
         copy=False,
+        tracking=21,
         help="The domain's own verification at its provider. A linked subdomain is "
         "verified when its parent is.",
     )
@@ -148,6 +153,7 @@ class EmbouxDomain(models.Model):
         required=True,
         default="not_started",
         copy=False,
+        tracking=22,
     )
     verified_at = fields.Datetime(
         compute="_compute_verified_at",
@@ -416,7 +422,7 @@ class EmbouxDomain(models.Model):
                 raise EmbouxInputError(
                     fname,
                     self.env._(
-                        "%(field)s: '%(value)s' is not one of %(allowed)s",
+                        "'%(value)s' is not one of %(allowed)s",
                         field=fname,
                         value=value,
                         allowed=", ".join(allowed),

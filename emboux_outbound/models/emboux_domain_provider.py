@@ -563,7 +563,7 @@ class EmbouxDomain(models.Model):
                     raise EmbouxConflictError(
                         "name",
                         self.env._(
-                            "name: '%(name)s' is not a subdomain of a wildcard parent",
+                            "'%(name)s' is not a subdomain of a wildcard parent",
                             name=domain.name,
                         ),
                     )
@@ -572,7 +572,7 @@ class EmbouxDomain(models.Model):
                 raise EmbouxConflictError(
                     "name",
                     self.env._(
-                        "name: the parent %(parent)s of '%(name)s' is not verified at a provider",
+                        "The parent %(parent)s of '%(name)s' is not verified at a provider",
                         parent=root.name,
                         name=domain.name,
                     ),
@@ -699,7 +699,7 @@ class EmbouxDomain(models.Model):
                     raise EmbouxInputError(
                         "provider",
                         self.env._(
-                            "provider: '%(name)s' sends with its parent %(parent)s, which has "
+                            "'%(name)s' sends with its parent %(parent)s, which has "
                             "no mail provider",
                             name=domain.name,
                             parent=root.name,
@@ -713,7 +713,7 @@ class EmbouxDomain(models.Model):
                     raise EmbouxInputError(
                         "provider",
                         self.env._(
-                            "provider: '%(name)s' has no mail provider and none is set in Settings",
+                            "'%(name)s' has no mail provider and none is set in Settings",
                             name=domain.name,
                         ),
                     )
@@ -800,14 +800,12 @@ class EmbouxDomain(models.Model):
         Settings one) and answer ``(status dict, records)``. Staff/master
         only; nothing is stored."""
         if self.env["emboux.tenant"]._is_tenant_caller():
-            raise EmbouxInputError("name", self.env._("name: unknown domain"))
+            raise EmbouxInputError("name", self.env._("Unknown domain"))
         name = normalize_domain(name, field="name")
         code = provider_code or self._default_provider()
         provider = get_provider(code)
         if not provider:
-            raise EmbouxInputError(
-                "provider", self.env._("provider: no mail provider is set in Settings")
-            )
+            raise EmbouxInputError("provider", self.env._("No mail provider is set in Settings"))
         topic = sns.notification_topic()
         plan = {"kind": "own", "code": code, "name": name}
         if topic and provider.notification_topics:

@@ -78,7 +78,7 @@ class EmbouxDomain(models.Model):
             raise EmbouxInputError(
                 "provider",
                 self.env._(
-                    "provider: '%(value)s' is not one of %(allowed)s",
+                    "'%(value)s' is not one of %(allowed)s",
                     value=provider,
                     allowed=", ".join(allowed),
                 ),
@@ -95,7 +95,7 @@ class EmbouxDomain(models.Model):
             raise EmbouxConflictError(
                 "provider",
                 self.env._(
-                    "provider: '%(name)s' sends with the identity of its parent %(parent)s; "
+                    "'%(name)s' sends with the identity of its parent %(parent)s; "
                     "change the parent's provider",
                     name=self.name,
                     parent=root.name,

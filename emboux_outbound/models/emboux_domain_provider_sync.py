@@ -81,7 +81,7 @@ class EmbouxDomain(models.Model):
                     raise EmbouxInputError(
                         "provider",
                         self.env._(
-                            "provider: '%(name)s' is a subdomain of %(parent)s and sends through "
+                            "'%(name)s' is a subdomain of %(parent)s and sends through "
                             "its provider (%(provider)s)",
                             name=vals.get("name"),
                             parent=root.name,

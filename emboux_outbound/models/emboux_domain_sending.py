@@ -75,21 +75,40 @@ class EmbouxDomain(models.Model):
     # ------------------------------------------------------------------
     # settings
     # ------------------------------------------------------------------
+    # two caps each: the customer lowers its own, never above staff's
     outbound_daily_cap = fields.Integer(
         string="Own Daily Cap",
         default=0,
-        help="A lower daily limit than the tier's, set by the customer or staff. "
-        "0: the tier's limit.",
+        tracking=14,
+        help="The customer's own daily limit (PUT outbound daily_limit): the lowest of "
+        "this, the staff cap and the tier's limit applies. 0: none.",
     )
     outbound_monthly_cap = fields.Integer(
         string="Own Monthly Cap",
         default=0,
-        help="A lower monthly limit than the tier's. 0: the tier's limit.",
+        tracking=15,
+        help="The customer's own monthly limit: the lowest of this, the staff cap and "
+        "the tier's limit applies. 0: none.",
+    )
+    outbound_daily_cap_staff = fields.Integer(
+        string="Staff Daily Cap",
+        default=0,
+        tracking=14,
+        help="A daily limit below the tier's set by staff (the master's PUT outbound "
+        "daily_limit); the customer cannot raise it. 0: none.",
+    )
+    outbound_monthly_cap_staff = fields.Integer(
+        string="Staff Monthly Cap",
+        default=0,
+        tracking=15,
+        help="A monthly limit below the tier's set by staff; the customer cannot raise "
+        "it. 0: none.",
     )
     warmup_profile = fields.Selection(
         WARMUP_SELECTION,
         string="Warm-up",
         default=config.DEFAULT_WARMUP_PROFILE,
+        tracking=16,
         help="Progressive daily cap of a new domain: 50 messages on its first day, "
         "multiplied by the profile's factor each day, until it reaches the daily "
         "limit. Empty: no warm-up.",
@@ -102,6 +121,7 @@ class EmbouxDomain(models.Model):
     spike_max_multiplier = fields.Float(
         string="Spike Multiplier",
         default=0,
+        tracking=17,
         help="Today's volume may be at most this many times the average of the last "
         "7 days. 0: the configured default (SPIKE_MAX_MULTIPLIER, 5).",
     )
@@ -109,7 +129,7 @@ class EmbouxDomain(models.Model):
         copy=False,
         help="Bounce and complaint rates count from this day on (set when a guillotine is lifted).",
     )
-    outbound_status_reason = fields.Char(string="Status Reason", copy=False)
+    outbound_status_reason = fields.Char(string="Status Reason", copy=False, tracking=13)
     outbound_status_changed_at = fields.Datetime(string="Status Changed At", copy=False)
 
     # ------------------------------------------------------------------
@@ -196,6 +216,8 @@ class EmbouxDomain(models.Model):
         for fname, api_name in (
             ("outbound_daily_cap", "daily_limit"),
             ("outbound_monthly_cap", "monthly_limit"),
+            ("outbound_daily_cap_staff", "daily_limit"),
+            ("outbound_monthly_cap_staff", "monthly_limit"),
         ):
             if fname in vals:
                 value = vals[fname]
@@ -210,7 +232,7 @@ class EmbouxDomain(models.Model):
                 raise EmbouxInputError(
                     "warmup_profile",
                     self.env._(
-                        "warmup_profile: '%(value)s' is not one of %(allowed)s",
+                        "'%(value)s' is not one of %(allowed)s",
                         value=value,
                         allowed=", ".join(config.WARMUP_FACTORS),
                     ),
@@ -227,10 +249,7 @@ class EmbouxDomain(models.Model):
             ):
                 raise EmbouxInputError(
                     "spike_max_multiplier",
-                    self.env._(
-                        "spike_max_multiplier: a number from 1 to 1000 is required "
-                        "(null: the default)"
-                    ),
+                    self.env._("A number from 1 to 1000 is required (null: the default)"),
                 )
             vals["spike_max_multiplier"] = float(value)
         return vals
@@ -385,7 +404,7 @@ class EmbouxDomain(models.Model):
             raise EmbouxInputError(
                 "days",
                 self.env._(
-                    "days: a whole number from 1 to %(max)s is required",
+                    "A whole number from 1 to %(max)s is required",
                     max=config.HISTORY_KEEP_DAYS,
                 ),
             )
@@ -556,7 +575,7 @@ class EmbouxDomain(models.Model):
             forbidden = [key for key in MASTER_ONLY_OUTBOUND if key in values]
             if forbidden:
                 raise AccessError(
-                    self.env._("%(field)s: only the master can change this", field=forbidden[0])
+                    self.env._("Only the master can change %(field)s", field=forbidden[0])
                 )
         parent = self.sudo().inherited_from_id
         if parent:
@@ -568,9 +587,7 @@ class EmbouxDomain(models.Model):
                     raise EmbouxConflictError(
                         key,
                         self.env._(
-                            "%(field)s: %(name)s inherits it from its parent %(parent)s; "
-                            "change it there",
-                            field=key,
+                            "%(name)s inherits it from its parent %(parent)s; change it there",
                             name=self.name,
                             parent=parent.name,
                         ),
@@ -586,18 +603,32 @@ class EmbouxDomain(models.Model):
         )
         if vals:
             self.write(vals)
+        # the master sets the staff caps, a customer its own (never above
+        # staff's: the lowest applies); a value at or above the ceiling
+        # removes the cap
+        customer = self.env["emboux.tenant"]._is_tenant_caller()
         caps = {}
-        tier = self.sudo().effective_outbound_tier_id
-        for api_name, fname, tier_limit in (
-            ("daily_limit", "outbound_daily_cap", tier.daily_limit),
-            ("monthly_limit", "outbound_monthly_cap", tier.monthly_limit),
-        ):
+        for api_name in ("daily_limit", "monthly_limit"):
             if api_name in values:
+                period = api_name.split("_")[0]
+                fname = f"outbound_{period}_cap" + ("" if customer else "_staff")
+                ceiling = self._outbound_cap_ceiling(period, staff=customer)
                 value = values[api_name]
-                caps[fname] = 0 if tier_limit and value >= tier_limit else value
+                caps[fname] = 0 if ceiling and value >= ceiling else value
         if caps:
             self.write(caps)
         return True
+
+    def _outbound_cap_ceiling(self, period, staff=True):
+        """The limit a cap of ``period`` ("daily", "monthly") is measured
+        against: the tier's, lowered by the staff cap when ``staff``
+        (0: none)."""
+        self.ensure_one()
+        domain = self.sudo()
+        limits = [domain.effective_outbound_tier_id[f"{period}_limit"]]
+        if staff:
+            limits.append(domain[f"outbound_{period}_cap_staff"])
+        return min((limit for limit in limits if limit), default=0)
 
     def action_outbound_resume(self):
         """Staff button: lift a pause or a guillotine (a lifted guillotine
@@ -636,25 +667,23 @@ class EmbouxDomain(models.Model):
     @api.model
     def _check_send_input(self, count, recipients, size_bytes):
         if count is None or isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise EmbouxInputError(
-                "count", self.env._("count: a positive whole number is required")
-            )
+            raise EmbouxInputError("count", self.env._("A positive whole number is required"))
         count = check_non_negative_int(count, "count")
         if recipients is None:
             recipients = []
         if not isinstance(recipients, (list, tuple)):
             raise EmbouxInputError(
-                "recipients", self.env._("recipients: a list of e-mail addresses is required")
+                "recipients", self.env._("A list of e-mail addresses is required")
             )
         if len(recipients) > MAX_RECIPIENTS:
             raise EmbouxInputError(
                 "recipients",
-                self.env._("recipients: at most %(max)s addresses", max=MAX_RECIPIENTS),
+                self.env._("At most %(max)s addresses", max=MAX_RECIPIENTS),
             )
         normalised = list(dict.fromkeys(normalize_email(r, field="recipients") for r in recipients))
         if isinstance(size_bytes, bool) or not isinstance(size_bytes, int):
             raise EmbouxInputError(
-                "size_bytes", self.env._("size_bytes: a non-negative whole number is required")
+                "size_bytes", self.env._("A non-negative whole number is required")
             )
         size = check_non_negative_int(size_bytes, "size_bytes")
         return count, normalised, size
@@ -743,6 +772,8 @@ class EmbouxDomain(models.Model):
         )
         for kind, rate, limit in rates:
             if rate > limit:
+                # the audit trail's note: who reported the event, every rate
+                domain._track_set_log_message(domain._guillotine_log_message(state, rates))
                 domain.write(
                     {
                         "outbound_status": "guillotined",
@@ -758,3 +789,30 @@ class EmbouxDomain(models.Model):
                 )
                 return True
         return False
+
+    def _guillotine_log_message(self, state, rates):
+        """The audit trail's note of a guillotine (``_check_guillotine``'s
+        ``state`` and ``rates``): how the event that triggered it came in (a
+        provider's webhook) and each rate against its threshold, over the
+        messages of the reputation window."""
+        self.ensure_one()
+        over = {kind for kind, rate, limit in rates if rate > limit}
+        if over == {"bounce", "complaint"}:
+            triggers = self.env._("bounce and complaint rates")
+        elif over == {"bounce"}:
+            triggers = self.env._("bounce rate")
+        else:
+            triggers = self.env._("complaint rate")
+        figures = {kind: (rate * 100, limit * 100) for kind, rate, limit in rates}
+        note = self.env._(
+            "Guillotined for its %(triggers)s over %(sent)s messages: bounce rate "
+            "%(bounce).2f%% (threshold %(bounce_limit).2f%%), complaint rate "
+            "%(complaint).2f%% (threshold %(complaint_limit).2f%%).",
+            triggers=triggers,
+            sent=state["window_sent"],
+            bounce=figures["bounce"][0],
+            bounce_limit=figures["bounce"][1],
+            complaint=figures["complaint"][0],
+            complaint_limit=figures["complaint"][1],
+        )
+        return " ".join(filter(None, (self._emboux_audit_sentence(), note)))

@@ -1,11 +1,10 @@
 import re
 
-import psycopg2
-
 from odoo import api, fields, models
 
 from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
 from odoo.addons.emboux_core.tools import check_non_negative_int
+from odoo.addons.emboux_core.unique import unique_key
 
 # the limits of a tier, all non-negative whole numbers (0: no limit)
 TIER_LIMIT_FIELDS = ("daily_limit", "monthly_limit")
@@ -42,12 +41,12 @@ class EmbouxOutboundTier(models.Model):
         help="Domains with this tier of their own (subdomains that inherit it not counted).",
     )
 
-    _code_uniq = models.Constraint("UNIQUE(code)", "code: this tier code already exists.")
+    _code_uniq = models.Constraint("UNIQUE(code)", "This tier code already exists.")
     _daily_limit_positive = models.Constraint(
-        "CHECK(daily_limit >= 0)", "daily_limit: must not be negative."
+        "CHECK(daily_limit >= 0)", "The daily limit must not be negative."
     )
     _monthly_limit_positive = models.Constraint(
-        "CHECK(monthly_limit >= 0)", "monthly_limit: must not be negative."
+        "CHECK(monthly_limit >= 0)", "The monthly limit must not be negative."
     )
 
     def _compute_domain_count(self):
@@ -77,7 +76,7 @@ class EmbouxOutboundTier(models.Model):
                 raise EmbouxInputError(
                     "code",
                     self.env._(
-                        "code: '%(code)s' is not a valid tier code (1-32 lower-case letters, "
+                        "'%(code)s' is not a valid tier code (1-32 lower-case letters, "
                         "digits, '-' or '_')",
                         code=vals["code"],
                     ),
@@ -89,43 +88,27 @@ class EmbouxOutboundTier(models.Model):
                 vals[fname] = check_non_negative_int(0 if value in (None, False) else value, fname)
         return vals
 
-    def _check_code_free(self, codes):
-        existing = (
-            self.sudo()
-            .with_context(active_test=False)
-            .search([("code", "in", list(codes)), ("id", "not in", self.ids)], limit=1)
+    def _code_taken(self, codes):
+        return EmbouxConflictError(
+            "code", self.env._("The tier '%(code)s' already exists", code=", ".join(codes))
         )
-        if existing:
-            raise EmbouxConflictError(
-                "code", self.env._("code: the tier '%(code)s' already exists", code=existing.code)
-            )
 
     @api.model_create_multi
     def create(self, vals_list):
         vals_list = [self._prepare_vals(dict(vals)) for vals in vals_list]
         codes = [vals["code"] for vals in vals_list if vals.get("code")]
-        if len(set(codes)) != len(codes):
-            raise EmbouxConflictError(
-                "code", self.env._("code: several tiers cannot get the same code")
-            )
-        if codes:
-            self._check_code_free(codes)
-        try:
-            with self.env.cr.savepoint():
-                return super().create(vals_list)
-        except psycopg2.errors.UniqueViolation as exc:
-            raise EmbouxConflictError(
-                "code", self.env._("code: the tier '%(code)s' already exists", code=codes[0])
-            ) from exc
+        with unique_key(self, "code", codes, self._code_taken):
+            return super().create(vals_list)
 
     def write(self, vals):
         vals = self._prepare_vals(dict(vals))
         if vals.get("code"):
             if len(self) > 1:
                 raise EmbouxConflictError(
-                    "code", self.env._("code: several tiers cannot get the same code")
+                    "code", self.env._("Several tiers cannot get the same code")
                 )
-            self._check_code_free([vals["code"]])
+            with unique_key(self, "code", [vals["code"]], self._code_taken):
+                return super().write(vals)
         return super().write(vals)
 
     def copy_data(self, default=None):
@@ -163,7 +146,7 @@ class EmbouxOutboundTier(models.Model):
         if not found:
             raise EmbouxInputError(
                 "outbound_tier",
-                self.env._("outbound_tier: unknown tier '%(tier)s'", tier=tier),
+                self.env._("Unknown tier '%(tier)s'", tier=tier),
             )
         return found
 

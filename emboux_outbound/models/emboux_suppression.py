@@ -11,14 +11,13 @@ the domain when its bounce or complaint rate is too high.
 
 import logging
 
-import psycopg2
-
 from odoo import api, fields, models
 from odoo.tools import SQL
 
 from odoo.addons.emboux_core.access import check_master
 from odoo.addons.emboux_core.exceptions import EmbouxConflictError, EmbouxInputError
 from odoo.addons.emboux_core.tools import normalize_domain, normalize_email
+from odoo.addons.emboux_core.unique import unique_key
 
 _logger = logging.getLogger(__name__)
 
@@ -52,7 +51,12 @@ class EmbouxSuppression(models.Model):
     )
     created_at = fields.Datetime(related="create_date", string="Created At")
 
-    _email_uniq = models.Constraint("UNIQUE(email)", "email: this address is already suppressed.")
+    _email_uniq = models.Constraint("UNIQUE(email)", "This address is already suppressed.")
+
+    def _email_taken(self, emails):
+        return EmbouxConflictError(
+            "email", self.env._("'%(email)s' is already suppressed", email=", ".join(emails))
+        )
 
     # ------------------------------------------------------------------
     # CRUD (staff: manual entries)
@@ -67,22 +71,8 @@ class EmbouxSuppression(models.Model):
             elif vals.get("domain"):
                 vals["domain"] = normalize_domain(vals["domain"], field="domain")
         emails = [vals["email"] for vals in vals_list]
-        existing = self.sudo().search([("email", "in", emails)], limit=1)
-        if existing or len(set(emails)) != len(emails):
-            raise EmbouxConflictError(
-                "email",
-                self.env._(
-                    "email: '%(email)s' is already suppressed",
-                    email=existing.email or emails[0],
-                ),
-            )
-        try:
-            with self.env.cr.savepoint():
-                return super().create(vals_list)
-        except psycopg2.errors.UniqueViolation as exc:
-            raise EmbouxConflictError(
-                "email", self.env._("email: this address is already suppressed")
-            ) from exc
+        with unique_key(self, "email", emails, self._email_taken):
+            return super().create(vals_list)
 
     def write(self, vals):
         vals = dict(vals)
@@ -193,7 +183,7 @@ class EmbouxSuppression(models.Model):
         domain is guillotined after this event}``."""
         if kind not in EVENT_KINDS:
             raise EmbouxInputError(
-                "kind", self.env._("kind: '%(kind)s' is not bounce or complaint", kind=kind)
+                "kind", self.env._("'%(kind)s' is not bounce or complaint", kind=kind)
             )
         if isinstance(recipients, str):
             recipients = [recipients]

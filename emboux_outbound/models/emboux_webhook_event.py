@@ -19,6 +19,7 @@ from odoo.tools import SQL
 
 from odoo.addons.emboux_core.exceptions import EmbouxInputError
 from odoo.addons.emboux_core.tools import CONCURRENCY_ERRORS, quiet_concurrency_errors
+from odoo.addons.emboux_saas.audit import ACTOR_KEY, ACTOR_WEBHOOK, AuditActor
 
 from ..webhooks import (
     WebhookNotConfiguredError,
@@ -76,7 +77,7 @@ class EmbouxWebhookEvent(models.Model):
         empty recordset when it was recorded already (a replay or a retry).
         A concurrent claim of the same key waits for this transaction."""
         if not key or len(key) > KEY_MAX_LENGTH:
-            raise EmbouxInputError("key", "key: missing or too long")
+            raise EmbouxInputError("key", "Missing or too long")
         rows = self.env.execute_query(
             SQL(
                 "INSERT INTO emboux_webhook_event (source, key, received_at)"
@@ -222,7 +223,11 @@ class EmbouxWebhookEvent(models.Model):
         self.ensure_one()
         kind = event.kind if event.recipients else None
         if kind:
-            self.env["emboux.suppression"].sudo()._process_bounce_or_complaint(
+            # the audit trail names the webhook (a guillotine it triggers)
+            actor = AuditActor(ACTOR_WEBHOOK, self.source)
+            self.env["emboux.suppression"].sudo().with_context(
+                **{ACTOR_KEY: actor}
+            )._process_bounce_or_complaint(
                 kind,
                 event.recipients,
                 domain_name=event.domain_name,

@@ -99,19 +99,20 @@ class TestPortalDnsCheckAndLimits(PortalCase):
         self.assertEqual(self.domain_a.outbound_monthly_cap, 150)
 
     def test_caps_above_the_plan_and_bad_input_are_refused(self):
-        self.domain_a.set_outbound_settings({"daily_limit": 10})
+        self.domain_a.outbound_daily_cap = 10  # the customer's own cap
         self.login(self.user_a)
         url = f"/my/domains/{self.domain_a.id}/limits"
-        for data, field in (
-            ({"daily_limit": "5000", "monthly_limit": ""}, "daily_limit"),
-            ({"daily_limit": "10", "monthly_limit": "2001"}, "monthly_limit"),
-            ({"daily_limit": "-1", "monthly_limit": ""}, "daily_limit"),
-            ({"daily_limit": "many", "monthly_limit": ""}, "daily_limit"),
-            ({"daily_limit": "10", "monthly_limit": "1.5"}, "monthly_limit"),
+        for data, field, expected in (
+            ({"daily_limit": "5000", "monthly_limit": ""}, "daily_limit", "5000 is above"),
+            ({"daily_limit": "10", "monthly_limit": "2001"}, "monthly_limit", "2001 is above"),
+            ({"daily_limit": "-1", "monthly_limit": ""}, "daily_limit", "Must not be negative"),
+            ({"daily_limit": "many", "monthly_limit": ""}, "daily_limit", "A non-negative"),
+            ({"daily_limit": "10", "monthly_limit": "1.5"}, "monthly_limit", "A non-negative"),
         ):
             response = self.post(url, data, status=422)
+            # a plain sentence; the input it is about is marked below
             error = self.error_of(response)
-            self.assertTrue(error.startswith(f"{field}:"), error)
+            self.assertTrue(error.startswith(expected), error)
             self.assertNotIn("Traceback", response.text)
             # what was typed stays, marked
             tag = input_tag(response.text, field)
@@ -211,16 +212,17 @@ class TestPortalSubdomains(ProviderServersMixin, PortalCase):
         self.login(self.user_a)
         url = f"/my/domains/{self.parent.id}/subdomains"
         for label, expected in (
-            ("", "label:"),
-            ("bad label", "name:"),
-            ("-x", "name:"),
+            ("", "A subdomain name is required"),
+            ("bad label", "is not a valid domain name"),
+            ("-x", "is not a valid domain name"),
         ):
             response = self.post(url, {"label": label}, status=422)
-            self.assertTrue(self.error_of(response).startswith(expected), label)
+            self.assertIn(expected, self.error_of(response), label)
             self.assertIn("is-invalid", input_tag(response.text, "subdomain_label"))
         self.tenant_a.max_domains = 2
         response = self.post(url, {"label": "shop"}, status=422)
-        self.assertTrue(self.error_of(response).startswith("max_domains:"))
+        self.assertTrue(self.error_of(response).startswith("The quota of 2 domains"))
+        self.assertIn("is-invalid", input_tag(response.text, "subdomain_label"))
         self.assertIn('value="shop"', input_tag(response.text, "subdomain_label"))
         self.assertFalse(self.Domain.search_count([("name", "=", "shop.wild-acme.test")]))
         self.assertEqual(self.tenant_a.domains_used, 2)

@@ -391,6 +391,32 @@ class TestSendingSettings(SendingCase):
         with self.assertRaises(AccessError):
             domain.write({"warmup_profile": "fast"})
 
+    def test_customer_cannot_raise_a_staff_cap(self):
+        """Staff's cap and the customer's own are apart: the lowest of them
+        and the tier's limit applies, so a customer lowers, never raises."""
+        self.domain_a.set_outbound_settings({"daily_limit": 50, "monthly_limit": 1000})
+        self.assertEqual(
+            (self.domain_a.outbound_daily_cap_staff, self.domain_a.outbound_daily_cap), (50, 0)
+        )
+        env = self.tenant_env(self.tenant_a)
+        domain = env["emboux.domain"].browse(self.domain_a.id)
+        domain.set_outbound_settings({"daily_limit": 80, "monthly_limit": 5000})
+        self.assertEqual(self.domain_a.outbound_daily_cap_staff, 50)
+        info = domain._outbound_info()
+        self.assertEqual((info["daily_limit"], info["monthly_limit"]), (50, 1000))
+        domain.set_outbound_settings({"daily_limit": 20})
+        self.assertEqual(domain._outbound_info()["daily_limit"], 20)
+        self.set_counters(sent_today=20)
+        self.assertEqual(self.send()["reason"], "daily_limit")
+        # the customer's cap removed: staff's applies again, not the tier's
+        domain.set_outbound_settings({"daily_limit": None})
+        self.assertEqual(domain._outbound_info()["daily_limit"], 50)
+        with self.assertRaises(AccessError):
+            domain.write({"outbound_daily_cap_staff": 0})
+        # the master lifts its cap: the tier's limit
+        self.domain_a.set_outbound_settings({"daily_limit": 0})
+        self.assertEqual(domain._outbound_info()["daily_limit"], 100)
+
     def test_master_settings(self):
         self.domain_a.set_outbound_settings(
             {

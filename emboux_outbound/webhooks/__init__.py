@@ -84,13 +84,13 @@ def load_json_object(body, field="body"):
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise EmbouxInputError(field, f"{field}: not UTF-8 text") from exc
+            raise EmbouxInputError(field, "Not UTF-8 text") from exc
     try:
         value = json.loads(body) if isinstance(body, str) else body
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise EmbouxInputError(field, f"{field}: not valid JSON") from exc
+        raise EmbouxInputError(field, "Not valid JSON") from exc
     if not isinstance(value, dict):
-        raise EmbouxInputError(field, f"{field}: must be a JSON object")
+        raise EmbouxInputError(field, "Must be a JSON object")
     _refuse_nul(value, field)
     return value
 
@@ -104,7 +104,7 @@ def _refuse_nul(value, field):
         item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                raise EmbouxInputError(field, f"{field}: a string holds a NUL character")
+                raise EmbouxInputError(field, "A string holds a NUL character")
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())

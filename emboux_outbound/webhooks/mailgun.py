@@ -82,10 +82,10 @@ def parse_event(event_data):
     (temporary failures, deliveries, opens...) is ignored. Unknown fields
     are tolerated."""
     if not isinstance(event_data, dict):
-        raise EmbouxInputError("event-data", "event-data: missing or not an object")
+        raise EmbouxInputError("event-data", "Missing or not an object")
     event = event_data.get("event")
     if not isinstance(event, str) or not event:
-        raise EmbouxInputError("event-data.event", "event-data.event: missing or not a string")
+        raise EmbouxInputError("event-data.event", "Missing or not a string")
     event = event.lower()
     severity = event_data.get("severity")
     severity = severity.lower() if isinstance(severity, str) else None
@@ -98,9 +98,7 @@ def parse_event(event_data):
         return BounceEvent(kind=None, event_type=event_type)
     recipient = address_of(event_data.get("recipient"))
     if not recipient:
-        raise EmbouxInputError(
-            "event-data.recipient", "event-data.recipient: missing or not an e-mail address"
-        )
+        raise EmbouxInputError("event-data.recipient", "Missing or not an e-mail address")
     domain_name = get_path(event_data, "domain.name")
     if isinstance(domain_name, str) and domain_name.strip():
         domain_name = domain_name.strip().lower().rstrip(".")

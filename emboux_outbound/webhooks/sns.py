@@ -92,20 +92,20 @@ def parse_envelope(body):
     envelope = load_json_object(body)
     kind = envelope.get("Type")
     if kind not in TYPES:
-        raise EmbouxInputError("Type", f"Type: must be one of {', '.join(TYPES)}")
+        raise EmbouxInputError("Type", f"Must be one of {', '.join(TYPES)}")
     required = REQUIRED_KEYS
     if kind != "Notification":
         required = (*required, "SubscribeURL", "Token")
     for key in required:
         value = envelope.get(key)
         if not isinstance(value, str) or (not value and key != "Message"):
-            raise EmbouxInputError(key, f"{key}: missing or not a string")
+            raise EmbouxInputError(key, "Missing or not a string")
     if len(envelope["MessageId"]) > MESSAGE_ID_MAX_LENGTH:
-        raise EmbouxInputError("MessageId", "MessageId: too long")
+        raise EmbouxInputError("MessageId", "Too long")
     if len(envelope["TopicArn"]) > TOPIC_ARN_MAX_LENGTH:
-        raise EmbouxInputError("TopicArn", "TopicArn: too long")
+        raise EmbouxInputError("TopicArn", "Too long")
     if "Subject" in envelope and not isinstance(envelope["Subject"], str | type(None)):
-        raise EmbouxInputError("Subject", "Subject: not a string")
+        raise EmbouxInputError("Subject", "Not a string")
     return envelope
 
 
@@ -131,7 +131,7 @@ def parse_timestamp(value, field="Timestamp"):
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise EmbouxInputError(field, f"{field}: not an ISO 8601 time") from exc
+        raise EmbouxInputError(field, "Not an ISO 8601 time") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
@@ -269,13 +269,13 @@ def confirm_subscription(envelope, allowed_hosts=()):
 
 def _recipients(items, field):
     if not isinstance(items, list):
-        raise EmbouxInputError(field, f"{field}: missing or not a list")
+        raise EmbouxInputError(field, "Missing or not a list")
     recipients = []
     for index, item in enumerate(items):
         addr = address_of(item.get("emailAddress") if isinstance(item, dict) else None)
         if not addr:
             name = f"{field}[{index}].emailAddress"
-            raise EmbouxInputError(name, f"{name}: missing or not an e-mail address")
+            raise EmbouxInputError(name, "Missing or not an e-mail address")
         recipients.append(addr)
     return recipients
 
@@ -292,14 +292,12 @@ def parse_ses_message(message):
     data = load_json_object(message, field="Message")
     kind = data.get("notificationType") or data.get("eventType")
     if not isinstance(kind, str) or not kind:
-        raise EmbouxInputError(
-            "Message.notificationType", "Message.notificationType: missing or not a string"
-        )
+        raise EmbouxInputError("Message.notificationType", "Missing or not a string")
     domain_name = domain_of(get_path(data, "mail.source"))
     if kind == "Bounce":
         bounce = data.get("bounce")
         if not isinstance(bounce, dict):
-            raise EmbouxInputError("Message.bounce", "Message.bounce: missing or not an object")
+            raise EmbouxInputError("Message.bounce", "Missing or not an object")
         bounce_type = bounce.get("bounceType")
         event_type = f"Bounce/{bounce_type}"
         if bounce_type != "Permanent":
@@ -311,9 +309,7 @@ def parse_ses_message(message):
     if kind == "Complaint":
         complaint = data.get("complaint")
         if not isinstance(complaint, dict):
-            raise EmbouxInputError(
-                "Message.complaint", "Message.complaint: missing or not an object"
-            )
+            raise EmbouxInputError("Message.complaint", "Missing or not an object")
         recipients = _recipients(
             complaint.get("complainedRecipients"), "Message.complaint.complainedRecipients"
         )

@@ -26,7 +26,6 @@ from odoo.addons.emboux_core.tools import check_non_negative_int, normalize_doma
 from odoo.addons.portal.controllers.portal import CustomerPortal, pager as portal_pager
 
 from ..dns_records import dns_records
-from ..exceptions import EmbouxQuotaError
 
 _logger = logging.getLogger(__name__)
 _lt = LazyTranslate(__name__)
@@ -56,7 +55,8 @@ SUCCESS_MESSAGES = {
     "mailbox_activated": _lt("The mailbox was activated."),
 }
 
-# model field (EmbouxInputError.field, EmbouxQuotaError.quota) -> form input
+# the field of a refusal (EmbouxInputError, EmbouxConflictError, EmbouxQuotaError)
+# -> the form input it marks
 FORM_FIELDS = {
     "email": "local_part",
     "password": "password",
@@ -85,7 +85,8 @@ class EmbouxCustomerPortal(CustomerPortal):
             ("emboux_api_key_count", "emboux.api.key"),
         ):
             if counter in counters:
-                Model = env[model]
+                # as the lists: deactivated mailboxes and revoked keys count
+                Model = env[model].with_context(active_test=False)
                 values[counter] = Model.search_count([]) if Model.has_access("read") else 0
         return values
 
@@ -112,7 +113,7 @@ class EmbouxCustomerPortal(CustomerPortal):
 
     def _emboux_error(self, exc):
         """``(message, form input)`` of a refused write."""
-        field = getattr(exc, "field", None) or getattr(exc, "quota", None)
+        field = getattr(exc, "field", None)
         return str(exc.args[0]) if exc.args else str(exc), FORM_FIELDS.get(field, field)
 
     def _emboux_write(self, func):
@@ -122,7 +123,7 @@ class EmbouxCustomerPortal(CustomerPortal):
         try:
             with request.env.cr.savepoint():
                 return func(), None, None
-        except (EmbouxQuotaError, UserError, ValidationError, AccessError) as exc:
+        except (UserError, ValidationError, AccessError) as exc:
             message, field = self._emboux_error(exc)
             _logger.info("portal: refused for user %s: %s", request.env.uid, message)
             return None, message, field
@@ -248,7 +249,7 @@ class EmbouxCustomerPortal(CustomerPortal):
             return self._emboux_domain_page(
                 domain,
                 error=request.env._(
-                    "confirm_name: type the domain name %(name)s to confirm the deletion",
+                    "Type the domain name %(name)s to confirm the deletion",
                     name=domain.name,
                 ),
                 error_field="confirm_name",
@@ -340,7 +341,7 @@ class EmbouxCustomerPortal(CustomerPortal):
 
         def create():
             if not local_part:
-                raise EmbouxInputError("email", request.env._("email: an address is required"))
+                raise EmbouxInputError("email", request.env._("An address is required"))
             return request.env["emboux.mailbox"].create(
                 {
                     "email": f"{local_part}@{domain.name}",
@@ -395,8 +396,10 @@ class EmbouxCustomerPortal(CustomerPortal):
         ["/my/mailboxes", "/my/mailboxes/page/<int:page>"], type="http", auth="user", website=True
     )
     def portal_my_emboux_mailboxes(self, page=1, **kw):
+        # deactivated mailboxes too (as the domain page): the customer turns them back on here
+        mailboxes = request.env["emboux.mailbox"].with_context(active_test=False)
         values = self._emboux_list_values(
-            request.env["emboux.mailbox"], "/my/mailboxes", page, "emboux_mailboxes", "mailboxes"
+            mailboxes, "/my/mailboxes", page, "emboux_mailboxes", "mailboxes"
         )
         return request.render("emboux_saas.portal_my_emboux_mailboxes", values)
 
@@ -461,7 +464,7 @@ class EmbouxCustomerPortal(CustomerPortal):
         if password != (post.get("password_confirm") or ""):
             return self._emboux_mailbox_page(
                 self._emboux_get("emboux.mailbox", mailbox_id),
-                error=request.env._("password: the two passwords differ"),
+                error=request.env._("The two passwords differ"),
                 error_field="password",
                 form_name="password",
             )

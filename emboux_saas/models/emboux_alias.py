@@ -30,7 +30,7 @@ class EmbouxAlias(models.Model):
             raise EmbouxInputError(
                 "source",
                 self.env._(
-                    "source: '%(src)s' is on an unknown domain '%(domain)s'; create the domain first",  # noqa: E501
+                    "'%(src)s' is on an unknown domain '%(domain)s'; create the domain first",
                     src=source,
                     domain=domain.name,
                 ),

@@ -33,6 +33,7 @@ class EmbouxApiKey(models.Model):
     when generated. Several per tenant; each may expire and be revoked."""
 
     _name = "emboux.api.key"
+    _inherit = "emboux.audit.mixin"
     _description = "Emboux API key"
     _order = "create_date desc, id desc"
 
@@ -46,14 +47,15 @@ class EmbouxApiKey(models.Model):
     partner_id = fields.Many2one(
         related="tenant_id.partner_id", store=True, index=True, string="Customer"
     )
-    partner_ref = fields.Char(related="tenant_id.partner_ref")
-    name = fields.Char(required=True)
+    # tracked on the tenant; a related field would copy its tracking
+    partner_ref = fields.Char(related="tenant_id.partner_ref", tracking=False)
+    name = fields.Char(required=True, tracking=1)
     prefix = fields.Char(
         readonly=True, copy=False, help="The first characters of the token, to tell keys apart."
     )
     key_hash = fields.Char(readonly=True, copy=False, groups="base.group_system")
-    expires_at = fields.Datetime(help="Empty: never expires.")
-    revoked_at = fields.Datetime(readonly=True, copy=False)
+    expires_at = fields.Datetime(tracking=2, help="Empty: never expires.")
+    revoked_at = fields.Datetime(readonly=True, copy=False, tracking=3)
     revoked_by_id = fields.Many2one("res.users", readonly=True, copy=False)
     active = fields.Boolean(
         compute="_compute_active", store=True, help="A revoked key is archived."
@@ -102,10 +104,9 @@ class EmbouxApiKey(models.Model):
         if vals_list and not (
             self.env.context.get("emboux_api_key_generate") and is_master(self.env)
         ):
-            raise EmbouxInputError(
-                "name", self.env._("name: API keys are made with 'Generate key' only")
-            )
-        return super().create(vals_list)
+            raise EmbouxInputError("name", self.env._("API keys are made with 'Generate key' only"))
+        keys = super(EmbouxApiKey, self._emboux_audit_creating()).create(vals_list)
+        return keys.with_env(self.env)
 
     def write(self, vals):
         forbidden = {"key_hash", "prefix", "tenant_id"} & set(vals)
@@ -114,7 +115,8 @@ class EmbouxApiKey(models.Model):
             forbidden = set(vals) - {"name"}
         if forbidden and not self.env.su:
             field = min(forbidden)
-            raise EmbouxInputError(field, self.env._("%(field)s: cannot be changed", field=field))
+            label = self._fields[field].string if field in self._fields else field
+            raise EmbouxInputError(field, self.env._("%(field)s cannot be changed", field=label))
         if "name" in vals:
             vals["name"] = self._check_name(vals["name"])
         return super().write(vals)
@@ -126,9 +128,9 @@ class EmbouxApiKey(models.Model):
     @api.model
     def _check_name(self, name):
         if not isinstance(name, str) or not name.strip():
-            raise EmbouxInputError("name", self.env._("name: a key name is required"))
+            raise EmbouxInputError("name", self.env._("A key name is required"))
         if len(name.strip()) > 128:
-            raise EmbouxInputError("name", self.env._("name: at most 128 characters"))
+            raise EmbouxInputError("name", self.env._("At most 128 characters"))
         return name.strip()
 
     # ------------------------------------------------------------------
@@ -216,8 +218,9 @@ class EmbouxApiKey(models.Model):
         self.ensure_one()
         self.flush_recordset(["last_used_at"])
         try:
+            # an expected, caught refusal: not a "bad query" in the log
             with self.env.cr.savepoint(flush=False):
-                self.env.execute_query(
+                self.env.cr.execute(
                     SQL(
                         """UPDATE emboux_api_key SET last_used_at = now() AT TIME ZONE 'UTC'
                             WHERE id IN (SELECT id FROM emboux_api_key
@@ -227,7 +230,8 @@ class EmbouxApiKey(models.Model):
                                             FOR NO KEY UPDATE SKIP LOCKED)""",
                         self.id,
                         LAST_USED_RESOLUTION,
-                    )
+                    ),
+                    log_exceptions=False,
                 )
         except (psycopg2.errors.SerializationFailure, psycopg2.errors.LockNotAvailable):
             # another request has just recorded it: nothing to do

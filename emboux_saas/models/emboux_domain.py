@@ -21,35 +21,48 @@ def check_tenant_fields(model, vals, allowed):
     AccessError naming the first other field."""
     forbidden = sorted(set(vals) - set(allowed))
     if forbidden:
+        field = model._fields.get(forbidden[0])
         raise AccessError(
             model.env._(
-                "%(field)s: only staff can set this on %(model)s",
-                field=forbidden[0],
+                "Only staff can set %(field)s on %(model)s",
+                field=field.string if field else forbidden[0],
                 model=model._description,
             )
         )
 
 
 class EmbouxDomain(models.Model):
-    _inherit = "emboux.domain"
+    _name = "emboux.domain"
+    _inherit = ("emboux.domain", "emboux.audit.mixin")
+
+    # the audit trail (emboux.audit.mixin) of emboux_core's fields
+    name = fields.Char(tracking=1)
+    status = fields.Selection(tracking=2)
+    retention_days = fields.Integer(tracking=True)
+    monthly_transfer_limit_mb = fields.Integer(tracking=True)
 
     tenant_id = fields.Many2one(
         "emboux.tenant",
         index=True,
         ondelete="restrict",
         copy=False,
+        tracking=3,
         help="The customer owning the domain. Empty: the operator's own domain.",
     )
     partner_id = fields.Many2one(
         related="tenant_id.partner_id", store=True, index=True, string="Customer"
     )
-    partner_ref = fields.Char(related="tenant_id.partner_ref", string="Partner Reference")
+    # tenant_id is tracked; a related field would copy its target's tracking
+    partner_ref = fields.Char(
+        related="tenant_id.partner_ref", string="Partner Reference", tracking=False
+    )
     parent_id = fields.Many2one(
         "emboux.domain",
         string="Parent Domain",
         index=True,
         ondelete="set null",
         copy=False,
+        tracking=True,
         help="The wildcard parent this subdomain inherits verification, outbound tier "
         "and enforcement from. Set automatically when the subdomain is created.",
     )
@@ -57,6 +70,7 @@ class EmbouxDomain(models.Model):
     is_wildcard = fields.Boolean(
         string="Wildcard Parent",
         copy=False,
+        tracking=True,
         help="New subdomains of this domain link to it and inherit its settings.",
     )
 
@@ -97,7 +111,7 @@ class EmbouxDomain(models.Model):
             raise EmbouxConflictError(
                 "name",
                 self.env._(
-                    "name: '%(name)s' is a subdomain of a domain hosted for someone else", name=name
+                    "'%(name)s' is a subdomain of a domain hosted for someone else", name=name
                 ),
             )
 
@@ -123,7 +137,7 @@ class EmbouxDomain(models.Model):
             raise EmbouxInputError(
                 "parent",
                 self.env._(
-                    "parent: '%(parent)s' is not a parent domain of '%(name)s'",
+                    "'%(parent)s' is not a parent domain of '%(name)s'",
                     parent=parent.name,
                     name=name,
                 ),
@@ -142,9 +156,7 @@ class EmbouxDomain(models.Model):
             name = parent
             parent = self._find_by_name(name, field="parent")
             if not parent:
-                raise EmbouxInputError(
-                    "parent", self.env._("parent: unknown domain '%(name)s'", name=name)
-                )
+                raise EmbouxInputError("parent", self.env._("Unknown domain '%(name)s'", name=name))
         vals = {"parent_id": parent.id if parent else False}
         if wildcard is not None:
             vals["is_wildcard"] = bool(wildcard)
@@ -214,7 +226,8 @@ class EmbouxDomain(models.Model):
         with self.env.cr.savepoint():
             for tenant_id in sorted(slots):
                 Tenant.browse(tenant_id)._take_domain_slots(slots[tenant_id])
-            domains = super().create(vals_list)
+            domains = super(EmbouxDomain, self._emboux_audit_creating()).create(vals_list)
+            domains = domains.with_env(self.env)
         wildcards = domains.filtered("is_wildcard")
         if wildcards:
             wildcards._relink_subdomains()
@@ -338,7 +351,7 @@ class EmbouxDomain(models.Model):
                 if not (domain.suspended_by_id and domain.suspended_by_id._is_portal()):
                     raise AccessError(
                         self.env._(
-                            "status: '%(name)s' was suspended by the provider; only staff can activate it",  # noqa: E501
+                            "'%(name)s' was suspended by the provider; only staff can activate it",
                             name=domain.name,
                         )
                     )

@@ -9,12 +9,22 @@ from .emboux_domain import check_tenant_fields
 
 
 class EmbouxMailbox(models.Model):
-    _inherit = "emboux.mailbox"
+    _name = "emboux.mailbox"
+    _inherit = ("emboux.mailbox", "emboux.audit.mixin")
+
+    # the audit trail (emboux.audit.mixin) of emboux_core's fields
+    email = fields.Char(tracking=1)
+    name = fields.Char(tracking=2)
+    active = fields.Boolean(tracking=3)
+    quota_mb = fields.Integer(tracking=4)
+    # "Messages" is the chatter's (message_ids) now
+    used_messages = fields.Integer(string="Stored Messages")
 
     partner_id = fields.Many2one(
         related="domain_id.partner_id", store=True, index=True, string="Customer"
     )
-    tenant_id = fields.Many2one(related="domain_id.tenant_id", string="Tenant")
+    # tracked on the domain; a related field would copy its tracking
+    tenant_id = fields.Many2one(related="domain_id.tenant_id", string="Tenant", tracking=False)
 
     @api.model
     def _tenant_fields(self, operation):
@@ -30,7 +40,7 @@ class EmbouxMailbox(models.Model):
             raise EmbouxInputError(
                 "email",
                 self.env._(
-                    "email: '%(email)s' is on an unknown domain '%(domain)s'; create the domain first",  # noqa: E501
+                    "'%(email)s' is on an unknown domain '%(domain)s'; create the domain first",
                     email=email,
                     domain=domain.name,
                 ),
@@ -51,7 +61,8 @@ class EmbouxMailbox(models.Model):
                 domain_ids.append(vals["domain_id"])
         with self.env.cr.savepoint():
             self._check_mailbox_quota(Counter(domain_ids))
-            return super().create(vals_list)
+            mailboxes = super(EmbouxMailbox, self._emboux_audit_creating()).create(vals_list)
+            return mailboxes.with_env(self.env)
 
     def write(self, vals):
         if self.env["emboux.tenant"]._is_tenant_caller():

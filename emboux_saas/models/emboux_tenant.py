@@ -15,6 +15,7 @@ from odoo.addons.emboux_core.tools import (
     check_non_negative_int,
     quiet_concurrency_errors,
 )
+from odoo.addons.emboux_core.unique import check_unique, unique_key
 
 from ..exceptions import EmbouxQuotaError
 
@@ -39,6 +40,7 @@ class EmbouxTenant(models.Model):
     """
 
     _name = "emboux.tenant"
+    _inherit = "emboux.audit.mixin"
     _description = "Mail hosting tenant"
     _rec_name = "partner_ref"
     _rec_names_search = ("partner_ref", "name")
@@ -57,16 +59,18 @@ class EmbouxTenant(models.Model):
         string="Partner Reference",
         required=True,
         copy=False,
+        tracking=1,
         help="The tenant's reference in the REST API: 1-64 letters, digits, dots, "
         "underscores or hyphens. Case matters.",
     )
-    max_domains = fields.Integer(default=10, help="0 means unlimited.")
+    max_domains = fields.Integer(default=10, tracking=2, help="0 means unlimited.")
     max_mailboxes_per_domain = fields.Integer(
-        string="Max Mailboxes per Domain", default=50, help="0 means unlimited."
+        string="Max Mailboxes per Domain", default=50, tracking=3, help="0 means unlimited."
     )
     max_aliases_per_mailbox = fields.Integer(
         string="Max Aliases per Mailbox",
         default=20,
+        tracking=4,
         help="How many alias rows may deliver to one address. 0 means unlimited.",
     )
     domains_used = fields.Integer(
@@ -93,20 +97,20 @@ class EmbouxTenant(models.Model):
     domains_usage_display = fields.Char(compute="_compute_usage", string="Domains against Quota")
 
     _partner_uniq = models.Constraint("UNIQUE(partner_id)", "This customer is already a tenant.")
-    _partner_ref_uniq = models.Constraint(
-        "UNIQUE(partner_ref)", "partner_ref: this reference is already used."
-    )
+    _partner_ref_uniq = models.Constraint("UNIQUE(partner_ref)", "This reference is already used.")
     _max_domains_positive = models.Constraint(
-        "CHECK(max_domains >= 0)", "max_domains: must not be negative."
+        "CHECK(max_domains >= 0)", "The maximum number of domains must not be negative."
     )
     _max_mailboxes_positive = models.Constraint(
-        "CHECK(max_mailboxes_per_domain >= 0)", "max_mailboxes_per_domain: must not be negative."
+        "CHECK(max_mailboxes_per_domain >= 0)",
+        "The maximum number of mailboxes per domain must not be negative.",
     )
     _max_aliases_positive = models.Constraint(
-        "CHECK(max_aliases_per_mailbox >= 0)", "max_aliases_per_mailbox: must not be negative."
+        "CHECK(max_aliases_per_mailbox >= 0)",
+        "The maximum number of aliases per mailbox must not be negative.",
     )
     _domains_used_positive = models.Constraint(
-        "CHECK(domains_used >= 0)", "domains_used: must not be negative."
+        "CHECK(domains_used >= 0)", "The number of domains used must not be negative."
     )
 
     # ------------------------------------------------------------------
@@ -157,8 +161,7 @@ class EmbouxTenant(models.Model):
             raise EmbouxInputError(
                 "partner_ref",
                 self.env._(
-                    "partner_ref: '%(ref)s' is not valid (1-64 letters, digits, dots, "
-                    "underscores or hyphens)",
+                    "'%(ref)s' is not valid (1-64 letters, digits, dots, underscores or hyphens)",
                     ref=shown,
                 ),
             )
@@ -178,22 +181,20 @@ class EmbouxTenant(models.Model):
                 raise EmbouxInputError(
                     "partner_id",
                     self.env._(
-                        "partner_id: '%(name)s' belongs to '%(parent)s'; make the company the tenant",  # noqa: E501
+                        "'%(name)s' belongs to '%(parent)s'; make the company the tenant",
                         name=partner.display_name,
                         parent=partner.commercial_partner_id.display_name,
                     ),
                 )
         return vals
 
-    def _check_ref_free(self, refs):
-        existing = self.sudo().search(
-            [("partner_ref", "in", list(refs)), ("id", "not in", self.ids)], limit=1
+    def _ref_taken(self, refs):
+        return EmbouxConflictError(
+            "partner_ref", self.env._("'%(ref)s' is already used", ref=", ".join(refs))
         )
-        if existing:
-            raise EmbouxConflictError(
-                "partner_ref",
-                self.env._("partner_ref: '%(ref)s' is already used", ref=existing.partner_ref),
-            )
+
+    def _partner_taken(self, partner_ids):
+        return EmbouxConflictError("partner_id", self.env._("This customer is already a tenant"))
 
     # ------------------------------------------------------------------
     # CRUD
@@ -204,26 +205,11 @@ class EmbouxTenant(models.Model):
         for vals in vals_list:
             vals.pop("domains_used", None)  # counted, never given
         refs = [vals.get("partner_ref") for vals in vals_list if vals.get("partner_ref")]
-        if len(set(refs)) != len(refs):
-            raise EmbouxConflictError(
-                "partner_ref", self.env._("partner_ref: the same reference was given twice")
-            )
-        self._check_ref_free(refs)
-        partners = [vals.get("partner_id") for vals in vals_list]
-        if self.sudo().search_count([("partner_id", "in", partners)], limit=1) or len(
-            set(partners)
-        ) != len(partners):
-            raise EmbouxConflictError(
-                "partner_id", self.env._("partner_id: this customer is already a tenant")
-            )
-        try:
-            with self.env.cr.savepoint():
-                tenants = super().create(vals_list)
-        except psycopg2.errors.UniqueViolation as exc:
-            raise EmbouxConflictError(
-                "partner_ref",
-                self.env._("partner_ref: '%(ref)s' is already used", ref=", ".join(refs)),
-            ) from exc
+        partners = [vals.get("partner_id") for vals in vals_list if vals.get("partner_id")]
+        check_unique(self, "partner_id", partners, self._partner_taken)
+        with unique_key(self, "partner_ref", refs, self._ref_taken):
+            tenants = super(EmbouxTenant, self._emboux_audit_creating()).create(vals_list)
+            tenants = tenants.with_env(self.env)
         tenants._create_technical_users()
         return tenants
 
@@ -233,20 +219,20 @@ class EmbouxTenant(models.Model):
         vals.pop("domains_used", None)
         if "partner_id" in vals and any(t.partner_id.id != vals["partner_id"] for t in self):
             raise EmbouxInputError(
-                "partner_id", self.env._("partner_id: the customer of a tenant cannot change")
+                "partner_id", self.env._("The customer of a tenant cannot change")
             )
         if "partner_ref" in vals:
             if len(self) > 1:
                 raise EmbouxConflictError(
                     "partner_ref",
-                    self.env._("partner_ref: several tenants cannot share a reference"),
+                    self.env._("Several tenants cannot share a reference"),
                 )
-            self._check_ref_free([vals["partner_ref"]])
-        res = super().write(vals)
-        if "partner_ref" in vals:
+            with unique_key(self, "partner_ref", [vals["partner_ref"]], self._ref_taken):
+                res = super().write(vals)
             for tenant in self.filtered("user_id"):
                 tenant.user_id.sudo().login = TECHNICAL_LOGIN.format(ref=tenant.partner_ref)
-        return res
+            return res
+        return super().write(vals)
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_owning_domains(self):
@@ -366,7 +352,7 @@ class EmbouxTenant(models.Model):
         if not record:
             raise EmbouxInputError(
                 "partner_ref",
-                self.env._("partner_ref: unknown tenant '%(ref)s'", ref=tenant),
+                self.env._("Unknown tenant '%(ref)s'", ref=tenant),
             )
         return record
 
@@ -381,7 +367,7 @@ class EmbouxTenant(models.Model):
         unknown = set(quotas) - set(QUOTA_FIELDS)
         if unknown:
             field = min(unknown)
-            raise EmbouxInputError(field, self.env._("%(field)s: not a quota", field=field))
+            raise EmbouxInputError(field, self.env._("Not a quota"))
         vals = {fname: check_non_negative_int(value, fname) for fname, value in quotas.items()}
         if vals:
             self.write(vals)
@@ -394,7 +380,7 @@ class EmbouxTenant(models.Model):
         self.ensure_one()
         name = name.strip() if isinstance(name, str) else ""
         if not name:
-            raise EmbouxInputError("name", self.env._("name: must not be empty"))
+            raise EmbouxInputError("name", self.env._("Must not be empty"))
         # a manager may rename any tenant's customer, contacts' rights aside
         self.sudo().partner_id.write({"name": name})
         return True
@@ -403,8 +389,7 @@ class EmbouxTenant(models.Model):
         return EmbouxQuotaError(
             quota,
             self.env._(
-                "%(quota)s: the quota of %(limit)s %(what)s is reached for %(ref)s",
-                quota=quota,
+                "The quota of %(limit)s %(what)s is reached for %(ref)s",
                 limit=limit,
                 what=what,
                 ref=self.sudo().partner_ref,
@@ -510,7 +495,7 @@ class EmbouxTenant(models.Model):
             raise EmbouxConflictError(
                 "partner_ref",
                 self.env._(
-                    "partner_ref: the tenant '%(ref)s' has no active API key; "
+                    "The tenant '%(ref)s' has no active API key; "
                     "give it a key before transferring domains to it",
                     ref=self.sudo().partner_ref,
                 ),
@@ -553,14 +538,10 @@ class EmbouxTenant(models.Model):
             except ValueError as exc:
                 raise EmbouxInputError(
                     field,
-                    self.env._(
-                        "%(field)s: '%(v)s' is not an ISO 8601 time", field=field, v=value[:40]
-                    ),
+                    self.env._("'%(v)s' is not an ISO 8601 time", v=value[:40]),
                 ) from exc
         elif not isinstance(value, datetime):
-            raise EmbouxInputError(
-                field, self.env._("%(field)s: an ISO 8601 time is required", field=field)
-            )
+            raise EmbouxInputError(field, self.env._("An ISO 8601 time is required"))
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value

@@ -9,3 +9,4 @@ from . import test_delta_sync
 from . import test_portal
 from . import test_portal_tour
 from . import test_portal_domains
+from . import test_audit_trail

@@ -83,7 +83,9 @@ class TestApiKey(SaasCase):
             self.tenant_a, "short", expires_at=fields.Datetime.now() + timedelta(hours=1)
         )
         self.assertEqual(self.Key._authenticate(token), key)
-        key.expires_at = fields.Datetime.now() - timedelta(seconds=1)
+        # well before the test's transaction began: the SQL compares with
+        # now(), the start of the transaction (the class's, in a test)
+        key.expires_at = fields.Datetime.now() - timedelta(hours=1)
         self.assertEqual(key.state, "expired")
         self.assertFalse(self.Key._authenticate(token))
         self.assertFalse(self.tenant_a._has_active_key())

@@ -43,9 +43,9 @@ class TestPortalDomains(PortalCase):
         self.tenant_a.max_domains = 2
         self.login(self.user_a)
         for name, expected in (
-            ("not a domain", "name:"),
-            ("localhost", "name:"),
-            ("", "name:"),
+            ("not a domain", "is not a valid domain name"),
+            ("localhost", "is not a valid domain name"),
+            ("", "A domain name is required"),
             ("ACME-portal.test", "already exists"),
             ("globex-portal.test", "already exists"),
             ("shop.globex-portal.test", "hosted for someone else"),
@@ -53,6 +53,7 @@ class TestPortalDomains(PortalCase):
             response = self.post("/my/domains/new", {"name": name}, status=422)
             error = self.error_of(response)
             self.assertIn(expected, error, name)
+            self.assertEqual(self.invalid_inputs(response), {"name"}, name)
             self.assertNotIn("Traceback", response.text)
             if name:
                 # what was typed stays in the form
@@ -60,7 +61,10 @@ class TestPortalDomains(PortalCase):
         # the quota: one slot left, then none
         self.post("/my/domains/new", {"name": "second-acme.test"})
         response = self.post("/my/domains/new", {"name": "third-acme.test"}, status=422)
-        self.assertTrue(self.error_of(response).startswith("max_domains:"), response.text[-500:])
+        self.assertTrue(
+            self.error_of(response).startswith("The quota of 2 domains"), response.text[-500:]
+        )
+        self.assertEqual(self.invalid_inputs(response), {"name"})
         self.assertIn('value="third-acme.test"', response.text)
         self.assertFalse(self.Domain.search_count([("name", "=", "third-acme.test")]))
         self.assertEqual(self.tenant_a.domains_used, 2)
@@ -74,7 +78,8 @@ class TestPortalDomains(PortalCase):
         url = f"/my/domains/{self.domain_a.id}/delete"
         for typed in ("", "globex-portal.test", "acme-portal"):
             response = self.post(url, {"confirm_name": typed}, status=422)
-            self.assertTrue(self.error_of(response).startswith("confirm_name:"))
+            self.assertTrue(self.error_of(response).startswith("Type the domain name"))
+            self.assertEqual(self.invalid_inputs(response), {"confirm_name"})
         self.assertTrue(self.domain_a.exists())
         self.assertEqual(self.tenant_a.domains_used, 1)
         response = self.post(url, {"confirm_name": " ACME-portal.test "})

@@ -10,20 +10,26 @@ counters, and answers Postfix with the action the function chose:
     PostgreSQL: emboux_policy_action(protocol_state, sender, recipient,
                                      recipient_count, size, sasl_username)
 
-The daemon keeps no rule and no counter: each decision is one statement,
-committed (autocommit) before Postfix reads the answer, so a crash never
-loses a count Postfix was told about, and several daemons (one per mail
-host) share the counters exactly. It connects as the suite's policy role,
-which may execute that function and nothing else. It needs Python 3 and
-psycopg2 (Debian: ``apt-get install python3-psycopg2``), nothing more.
+The daemon keeps no rule and no counter: each decision is made by one
+statement, committed (autocommit) before Postfix reads the answer, so a
+crash never loses a count Postfix was told about, and several daemons (one
+per mail host) share the counters exactly. It connects as the suite's
+policy role, which may execute that function and nothing else. It needs
+Python 3 and psycopg2 (Debian: ``apt-get install python3-psycopg2``),
+nothing more.
 
 Concurrency: one asyncio event loop holds every Postfix connection (Postfix
-keeps each open for many requests, answered one at a time and in order);
-``pool_size`` worker threads each own one persistent database connection
-with the call prepared once, and take the requests from one queue.
-psycopg2 releases the GIL while PostgreSQL works, so the workers overlap
-on the database, which does the real work; the answers go back to the
-loop (one wake-up for as many as are ready).
+keeps each open for many requests, answered one at a time and in order) and
+``pool_size`` persistent database connections in psycopg2's asynchronous
+mode, each with the call prepared once: a request is sent on a free
+connection and answered when its result arrives, no thread in between
+(connecting, which may resolve a host name, runs in a thread). The
+requests that arrive while every connection is busy wait in order; the
+next free connection takes the first and those behind it (up to 16) in one
+statement, the function once per request in the order of their domains (so
+that two such statements never wait for each other's counter rows): one
+transaction and one commit for all of them, before any is answered. Under
+load that is several decisions per commit and per round trip.
 
 When the database cannot answer (unreachable, wrong login, a statement over
 ``timeout``, no pooled connection free within ``timeout``) the answer is
@@ -56,8 +62,8 @@ import configparser
 from dataclasses import dataclass
 import logging
 import math
-import queue
 import re
+import selectors
 import signal
 import socket
 import sys
@@ -67,7 +73,7 @@ import time
 try:
     import psycopg2
     import psycopg2.errors
-    from psycopg2.extensions import make_dsn, parse_dsn
+    from psycopg2.extensions import POLL_OK, POLL_READ, POLL_WRITE, make_dsn, parse_dsn
 except ImportError:  # reported by main(): the daemon cannot work without it
     psycopg2 = None
 
@@ -86,6 +92,17 @@ PREPARE = (
     "SELECT action, reason FROM emboux_policy_action($1, $2, $3, $4, $5, $6)"
 )
 EXECUTE = f"EXECUTE {STATEMENT} (%s, %s, %s, %s, %s, %s)"
+# the requests waiting together, in one statement (one transaction): the
+# function once per request, in the order given
+BATCH_STATEMENT = "emboux_policy_batch"
+PREPARE_BATCH = (
+    f"PREPARE {BATCH_STATEMENT} (text[], text[], text[], integer[], bigint[], text[]) AS "
+    "SELECT a.n, p.action, p.reason"
+    " FROM unnest($1, $2, $3, $4, $5, $6) WITH ORDINALITY AS a (s, f, r, c, z, u, n)"
+    " CROSS JOIN LATERAL emboux_policy_action(a.s, a.f, a.r, a.c, a.z, a.u) AS p"
+)
+EXECUTE_BATCH = f"EXECUTE {BATCH_STATEMENT} (%s, %s, %s, %s, %s, %s)"
+MAX_BATCH = 16
 CHECK_QUERY = (
     "SELECT current_user, current_database(), f.p IS NOT NULL,"
     " f.p IS NOT NULL AND has_function_privilege(f.p, 'EXECUTE'),"
@@ -95,6 +112,12 @@ CHECK_QUERY = (
 # after a failed connection attempt, decisions needing a new connection
 # fail at once for this long (no storm of connection attempts)
 RECONNECT_DELAY = 1.0
+# how often the jobs waiting for a connection and the statements running
+# are checked against the timeout; and how long past it a statement may run
+# before its connection is given up (the database's statement timeout ends
+# it first unless the server does not answer at all)
+GUARD_INTERVAL = 0.25
+STATEMENT_GRACE = 2.0
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -348,33 +371,48 @@ def login_problem(exc, path):
 
 
 class Database:
-    """What the worker threads share: the DSN and the state of the
+    """What the pooled connections share: the DSN and the state of the
     database (reachable or why not), so that after a failed connection
-    attempt the others do not try again at once."""
+    attempt the others do not try again at once. ``connect`` blocks (a
+    host name is resolved, the login awaited): the pool runs it in a
+    thread, off the event loop."""
 
     def __init__(self, config):
         self.config = config
         self.timeout = config.timeout
+        # libpq leaves connect_timeout to the caller of an asynchronous connection
+        self.connect_timeout = float(parse_dsn(config.dsn).get("connect_timeout") or 0) or max(
+            2.0, config.timeout
+        )
         self.retry_at = 0.0
         self.down_reason = None
         self.lock = threading.Lock()
 
     def connect(self):
-        """A new connection, autocommit, with the statement timeout and the
-        call prepared (one round trip); Unavailable when it cannot be made."""
+        """A new connection in psycopg2's asynchronous mode (each statement
+        is its own transaction, committed when its answer is read), with the
+        statement timeout and the call prepared; Unavailable when it cannot
+        be made."""
         if time.monotonic() < self.retry_at:
             raise Unavailable(self.down_reason)
+        deadline = time.monotonic() + self.connect_timeout
+        conn = None
         try:
-            conn = psycopg2.connect(self.config.dsn)
+            conn = psycopg2.connect(self.config.dsn, async_=True)
+            wait_ready(conn, deadline)
         except psycopg2.Error as exc:
+            if conn is not None:
+                conn.close()
             hint = login_problem(exc, self.config.path)
             if hint:
                 self.down(f"database refused the login ({_first_line(exc)}): {hint}")
             self.down(f"database unreachable ({_first_line(exc)})")
         try:
-            conn.autocommit = True  # each decision is its own transaction
             cur = conn.cursor()
-            cur.execute(f"SET statement_timeout = {int(self.timeout * 1000)}; {PREPARE}")
+            cur.execute(
+                f"SET statement_timeout = {int(self.timeout * 1000)}; {PREPARE}; {PREPARE_BATCH}"
+            )
+            wait_ready(conn, deadline)
         except psycopg2.Error as exc:
             conn.close()
             code = f"{exc.pgcode} " if exc.pgcode else ""
@@ -402,66 +440,21 @@ class Database:
         raise Unavailable(reason)
 
 
-class Connection:
-    """One pooled connection, owned by one worker thread: connected when
-    first needed, replaced when broken."""
-
-    def __init__(self, database):
-        self.database = database
-        self.timeout = database.timeout
-        self.conn = None
-        self.cur = None
-
-    def close(self):
-        conn, self.conn, self.cur = self.conn, None, None
-        if conn is not None:
-            try:
-                conn.close()
-            except psycopg2.Error:
-                pass
-
-    def ask(self, params):
-        """``(action, reason)`` from the function: one EXECUTE, committed
-        when it returns. Unavailable when the database gives no answer."""
-        for attempt in (1, 2):
-            pooled = self.conn is not None
-            if not pooled:
-                self.conn, self.cur = self.database.connect()
-            try:
-                self.cur.execute(EXECUTE, params)
-                return self.cur.fetchone()
-            except psycopg2.errors.QueryCanceled:
-                raise Unavailable(
-                    f"no answer from the database within {self.timeout:g}s (timeout)"
-                ) from None
-            except (
-                psycopg2.errors.SerializationFailure,
-                psycopg2.errors.DeadlockDetected,
-            ) as exc:
-                # rolled back whole: nothing was counted, once more is safe
-                if attempt == 1:
-                    continue
-                raise Unavailable(f"database error ({_first_line(exc)})") from None
-            except psycopg2.errors.InvalidSqlStatementName as exc:
-                # the prepared call is gone (a DISCARD by a pooler): prepare again
-                self.close()
-                if attempt == 1:
-                    continue
-                raise Unavailable(f"database error ({_first_line(exc)})") from None
-            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-                if not self.conn.closed:
-                    raise Unavailable(f"database error ({_first_line(exc)})") from None
-                self.close()
-                # a pooled connection that broke while idle (server restarted,
-                # backend terminated): once more on a new connection
-                if pooled and attempt == 1:
-                    _logger.info("pooled connection broken (%s): reconnecting", _first_line(exc))
-                    continue
-                raise Unavailable(f"database unreachable ({_first_line(exc)})") from None
-            except psycopg2.Error as exc:
-                code = f"{exc.pgcode} " if exc.pgcode else ""
-                raise Unavailable(f"database error ({code}{_first_line(exc)})") from None
-        raise Unavailable("database error (no answer after a retry)")
+def wait_ready(conn, deadline):
+    """Poll an asynchronous connection until its connection or statement
+    is done (blocking: for the connecting thread only)."""
+    with selectors.DefaultSelector() as selector:
+        while True:
+            state = conn.poll()
+            if state == POLL_OK:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise psycopg2.OperationalError("timeout expired")
+            event = selectors.EVENT_READ if state == POLL_READ else selectors.EVENT_WRITE
+            selector.register(conn.fileno(), event)
+            selector.select(remaining)
+            selector.unregister(conn.fileno())
 
 
 def check_database(config):
@@ -515,11 +508,229 @@ def check_database(config):
 
 
 # ----------------------------------------------------------------------
-# decisions: pool_size worker threads, one connection each
+# decisions: pool_size connections, on the event loop
 # ----------------------------------------------------------------------
+class Job:
+    """One policy request waiting for its decision."""
+
+    __slots__ = ("alone", "attempt", "attrs", "params", "queued", "reply")
+
+    def __init__(self, attrs, reply):
+        self.attrs = attrs
+        self.reply = reply
+        self.params = policy_params(attrs)
+        self.queued = time.monotonic()
+        self.attempt = 1
+        # asked again on its own after its batch failed
+        self.alone = False
+
+    def lock_order(self):
+        """The sender's domain (or the login's), as the batches sort their
+        requests: every batch locks the counter rows in one order."""
+        address = self.params[1] or self.params[5]
+        return address.rpartition("@")[2].strip().lower()
+
+
+class Slot:
+    """One pooled connection, driven by the event loop: connected when
+    first needed (in a thread), replaced when broken. It runs one statement
+    at a time, for one request or a batch of them: sent, then its answer
+    read when the socket is readable. Committed when the answer arrives
+    (autocommit)."""
+
+    def __init__(self, policy):
+        self.policy = policy
+        self.loop = policy.loop
+        self.conn = self.cur = self.fd = None
+        self.connecting = False
+        # connected for the jobs it runs (not a pooled connection to retry on)
+        self.fresh = False
+        self.jobs = None
+        self.sent_at = 0.0
+
+    # -- the connection ----------------------------------------------------
+    def connect(self):
+        self.connecting = True
+        future = self.loop.run_in_executor(None, self.policy.database.connect)
+        future.add_done_callback(self.connected)
+
+    def connected(self, future):
+        self.connecting = False
+        try:
+            self.conn, self.cur = future.result()
+        except Unavailable as exc:
+            self.fail(str(exc))
+            return
+        except Exception:
+            _logger.exception("unexpected error while connecting")
+            self.fail("unexpected error, see the traceback above")
+            return
+        self.fd = self.conn.fileno()
+        self.loop.add_reader(self.fd, self.readable)
+        self.fresh = True
+        if self.jobs:
+            self.send()
+        else:  # answered meanwhile (the guard): keep the connection
+            self.policy.release(self)
+
+    def close(self):
+        conn, self.conn, self.cur = self.conn, None, None
+        if self.fd is not None:
+            self.loop.remove_reader(self.fd)
+            self.loop.remove_writer(self.fd)
+            self.fd = None
+        if conn is not None:
+            try:
+                conn.close()
+            except psycopg2.Error:
+                pass
+
+    # -- one statement -------------------------------------------------------
+    def run(self, jobs):
+        self.jobs = jobs
+        if self.conn is not None:
+            self.fresh = False
+            self.send()
+        elif not self.connecting:
+            self.connect()
+
+    def send(self):
+        self.sent_at = time.monotonic()
+        jobs = self.jobs
+        try:
+            if len(jobs) == 1:
+                self.cur.execute(EXECUTE, jobs[0].params)
+            else:
+                self.cur.execute(
+                    EXECUTE_BATCH,
+                    [list(column) for column in zip(*(job.params for job in jobs), strict=True)],
+                )
+        except psycopg2.Error as exc:
+            self.failed(exc)
+            return
+        self.poll()
+
+    def readable(self):
+        if self.jobs is None:
+            # idle: the server closed the connection (a restart, a terminated
+            # backend) or sent a notice
+            try:
+                self.conn.poll()
+            except psycopg2.Error as exc:
+                _logger.info("pooled connection broken (%s): closed", _first_line(exc))
+                self.close()
+            return
+        self.poll()
+
+    def writable(self):
+        self.loop.remove_writer(self.fd)
+        self.poll()
+
+    def poll(self):
+        try:
+            state = self.conn.poll()
+            if state == POLL_OK:
+                rows = self.cur.fetchall()
+            elif state == POLL_WRITE:
+                self.loop.add_writer(self.fd, self.writable)
+                return
+            else:  # POLL_READ: readable() comes back
+                return
+        except psycopg2.Error as exc:
+            self.failed(exc)
+            return
+        jobs, self.jobs = self.jobs, None
+        if len(jobs) == 1:
+            self.policy.decided(jobs[0], rows[0])
+        else:
+            answered = set()
+            for number, action, reason in rows:
+                answered.add(number)
+                self.policy.decided(jobs[number - 1], (action, reason))
+            for number, job in enumerate(jobs, 1):
+                if number not in answered:  # never seen: no request is left waiting
+                    self.policy.answer(job, self.policy.unavailable("database error", job.attrs))
+        self.policy.release(self)
+
+    def failed(self, exc):
+        """A statement that gave no answer: once more when that is safe,
+        else Unavailable. A batch is rolled back whole: its requests are
+        asked again one by one (a timeout answers them all)."""
+        jobs = self.jobs
+        if len(jobs) > 1 and not isinstance(exc, psycopg2.errors.QueryCanceled):
+            if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) and (
+                self.conn is None or self.conn.closed
+            ):
+                self.close()
+            else:
+                _logger.info("batch of %d: %s: asked one by one", len(jobs), _first_line(exc))
+            self.jobs = None
+            for job in jobs:
+                job.alone = True
+            self.policy.waiting.extendleft(reversed(jobs))
+            self.policy.release(self)
+            return
+        retry = jobs[0].attempt == 1
+        if isinstance(exc, psycopg2.errors.QueryCanceled):
+            why = f"no answer from the database within {self.policy.timeout:g}s (timeout)"
+            retry = False
+        elif isinstance(
+            exc, (psycopg2.errors.SerializationFailure, psycopg2.errors.DeadlockDetected)
+        ):
+            # rolled back whole: nothing was counted, once more is safe
+            why = f"database error ({_first_line(exc)})"
+        elif isinstance(exc, psycopg2.errors.InvalidSqlStatementName):
+            # the prepared call is gone (a DISCARD by a pooler): prepare again
+            why = f"database error ({_first_line(exc)})"
+            self.close()
+        elif isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+            if self.conn is not None and not self.conn.closed:
+                why = f"database error ({_first_line(exc)})"
+                retry = False
+            else:
+                why = f"database unreachable ({_first_line(exc)})"
+                pooled = not self.fresh
+                self.close()
+                # a pooled connection that broke while idle (server restarted,
+                # backend terminated): once more on a new connection
+                retry = retry and pooled
+                if retry:
+                    _logger.info("pooled connection broken (%s): reconnecting", _first_line(exc))
+        else:
+            code = f"{exc.pgcode} " if exc.pgcode else ""
+            why = f"database error ({code}{_first_line(exc)})"
+            retry = False
+        if retry:
+            jobs[0].attempt += 1
+            self.run(jobs)
+        else:
+            self.fail(why)
+
+    def fail(self, why):
+        jobs, self.jobs = self.jobs, None
+        for job in jobs or ():
+            self.policy.answer(job, self.policy.unavailable(why, job.attrs))
+        self.policy.release(self)
+
+    def abandon(self, why):
+        """The guard: requests that got no answer in time are answered
+        Unavailable, their connection closed (the database cancels the
+        statement when the connection goes)."""
+        if self.connecting:
+            jobs, self.jobs = self.jobs, None
+            for job in jobs:
+                self.policy.answer(job, self.policy.unavailable(why, job.attrs))
+            return  # connected() releases the slot
+        self.close()
+        self.fail(why)
+
+
 class Policy:
-    """The decisions: requests queue up for ``pool_size`` worker threads,
-    each with its own connection; an answer goes back to the event loop."""
+    """The decisions: ``pool_size`` connections, each running one statement
+    at a time. Requests wait in order for the first free connection, which
+    takes the first one and those waiting behind it (up to MAX_BATCH, those
+    with half their timeout left) in one statement: one transaction, one
+    commit, before any of them is answered."""
 
     def __init__(self, config, database, loop):
         self.config = config
@@ -527,79 +738,88 @@ class Policy:
         self.timeout = config.timeout
         self.fail_open = config.on_database_error == "dunno"
         self.loop = loop
-        self.jobs = queue.SimpleQueue()
-        self.done = collections.deque()
-        self.wake_pending = False
-        self.done_lock = threading.Lock()
-        self.workers = [
-            threading.Thread(target=self.work, name=f"db-{n}", daemon=True)
-            for n in range(config.pool_size)
-        ]
+        self.slots = [Slot(self) for _ in range(config.pool_size)]
+        # free slots, the connected ones last (taken first)
+        self.free = list(self.slots)
+        self.waiting = collections.deque()
+        self.guard = None
 
     def start(self):
-        for worker in self.workers:
-            worker.start()
+        self.guard = self.loop.call_later(GUARD_INTERVAL, self.check)
 
     def stop(self):
-        for _worker in self.workers:
-            self.jobs.put(None)
-        for worker in self.workers:
-            worker.join(timeout=self.timeout + 2)
+        if self.guard is not None:
+            self.guard.cancel()
+        for slot in self.slots:
+            slot.close()
 
     def submit(self, attrs, reply):
-        """Ask for a decision (from the event loop); ``reply(action)`` is
-        called on the event loop with the answer."""
-        self.jobs.put((attrs, reply, time.monotonic()))
+        """Ask for a decision; ``reply(action)`` is called with the answer."""
+        job = Job(attrs, reply)
+        if self.free:
+            self.free.pop().run([job])
+        else:
+            self.waiting.append(job)
 
-    # -- the worker threads --------------------------------------------
-    def work(self):
-        connection = Connection(self.database)
-        try:
-            while True:
-                job = self.jobs.get()
-                if job is None:
-                    return
-                attrs, reply, queued = job
-                try:
-                    action = self.decide(connection, attrs, queued)
-                except Exception:
-                    _logger.exception("unexpected error")
-                    action = self.unavailable("unexpected error, see the traceback above", attrs)
-                self.answer(reply, action)
-        finally:
-            connection.close()
+    def release(self, slot):
+        """A slot is free: the next waiting requests, else back to the free list."""
+        waiting = self.waiting
+        while waiting:
+            job = waiting.popleft()
+            if self.expired(job):
+                continue
+            jobs = [job]
+            if waiting and not job.alone:
+                young = time.monotonic() - self.timeout / 2
+                while waiting and len(jobs) < MAX_BATCH:
+                    other = waiting[0]
+                    if other.alone or other.queued < young:
+                        break
+                    jobs.append(waiting.popleft())
+                if len(jobs) > 1:
+                    jobs.sort(key=Job.lock_order)
+            slot.run(jobs)
+            return
+        if slot.conn is not None:
+            self.free.append(slot)
+        else:
+            self.free.insert(0, slot)
 
-    def answer(self, reply, action):
-        """Hand the answer to the event loop; one wake-up for the answers
-        that pile up meanwhile."""
-        with self.done_lock:
-            self.done.append((reply, action))
-            wake, self.wake_pending = not self.wake_pending, True
-        if wake:
-            try:
-                self.loop.call_soon_threadsafe(self.flush)
-            except RuntimeError:  # the loop is closed: exiting
-                pass
+    def expired(self, job):
+        if time.monotonic() - job.queued <= self.timeout:
+            return False
+        why = (
+            f"no database connection free within {self.timeout:g}s "
+            f"(all {self.config.pool_size} of pool_size busy)"
+        )
+        self.answer(job, self.unavailable(why, job.attrs))
+        return True
 
-    def flush(self):
-        with self.done_lock:
-            done, self.done = self.done, collections.deque()
-            self.wake_pending = False
-        for reply, action in done:
-            reply(action)
+    def check(self):
+        """Every GUARD_INTERVAL: the requests that waited too long for a
+        connection, and the statements the database did not answer within
+        the timeout and a grace (its own statement timeout did not end them:
+        an unresponsive server) are answered."""
+        self.guard = self.loop.call_later(GUARD_INTERVAL, self.check)
+        while self.waiting and self.expired(self.waiting[0]):
+            self.waiting.popleft()
+        limit = time.monotonic() - self.timeout - STATEMENT_GRACE
+        for slot in self.slots:
+            jobs = slot.jobs
+            if not jobs:
+                continue
+            if slot.connecting:
+                if jobs[0].queued < limit - self.database.connect_timeout:
+                    slot.abandon(f"no connection to the database within {self.timeout:g}s")
+            elif slot.sent_at < limit:
+                slot.abandon(f"no answer from the database within {self.timeout:g}s (timeout)")
 
-    def decide(self, connection, attrs, queued):
-        waited = time.monotonic() - queued
-        if waited > self.timeout:
-            return self.unavailable(
-                f"no database connection free within {self.timeout:g}s "
-                f"(all {self.config.pool_size} of pool_size busy)",
-                attrs,
-            )
-        try:
-            action, reason = connection.ask(policy_params(attrs))
-        except Unavailable as exc:
-            return self.unavailable(str(exc), attrs)
+    def answer(self, job, action):
+        job.reply(action)
+
+    def decided(self, job, row):
+        action, reason = row
+        attrs = job.attrs
         action = " ".join((action or "").split()) or DUNNO
         if action[0] in "45":
             _logger.info(
@@ -618,7 +838,7 @@ class Policy:
                 attrs.get("sender") or "<>",
                 attrs.get("queue_id") or "-",
             )
-        return action
+        job.reply(action)
 
     def unavailable(self, why, attrs):
         sender, queue_id = attrs.get("sender") or "<>", attrs.get("queue_id") or "-"
@@ -769,6 +989,8 @@ def serve(config, database):
         loop.run_until_complete(PolicyServer(config, policy).run())
     finally:
         policy.stop()
+        # a connection being made (in a thread) ends within connect_timeout
+        loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
     _logger.info("stopped")
 
