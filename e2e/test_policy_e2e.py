@@ -522,14 +522,8 @@ def test_deferral_is_logged_with_its_reason(stack):
         "request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\n"
         "sender=alice@sender.test\nrecipient_count=100000\nqueue_id=DEFERLOG1\n\n"
     )
-    with socket.create_connection((HOST, POLICY_PORT), timeout=10) as sock:
-        sock.sendall(request.encode())
-        answer = b""
-        while b"\n\n" not in answer:
-            chunk = sock.recv(4096)
-            assert chunk, answer
-            answer += chunk
-    assert answer.decode().startswith("action=451 4.7.1"), answer
+    answer = policy_request(request)
+    assert answer.startswith("action=451 4.7.1"), answer
     log = (stack["tmp"] / "policyd.log").read_text()
     lines = [line for line in log.splitlines() if "DEFERLOG1" in line]
     assert len(lines) == 1 and "deferring (the suite's reason: " in lines[0], log[-2000:]
