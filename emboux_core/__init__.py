@@ -1,1 +1,2 @@
+from . import sql_session
 from . import models

@@ -50,7 +50,7 @@ TAGS=$(echo "$ADDONS" | sed 's/\([^,]*\)/\/\1/g')
 log "Odoo tests of $ADDONS on database $DB (log: $LOG)"
 "${ODOO[@]}" -d "$DB" --addons-path="$TOP" -i "$ADDONS" --test-enable --test-tags "$TAGS" \
     --stop-after-init --workers=0 --http-port="$PORT" \
-    --data-dir="$RUN_DIR/test-data" --log-level=test 2>&1 | tee "$LOG" \
+    --data-dir="$RUN_DIR/test-data" --screenshots="$RUN_DIR/screenshots" --log-level=test 2>&1 | tee "$LOG" \
     | grep -E '(ERROR|FAIL|CRITICAL|error\(s\) of)' || true
 odoo_rc=${PIPESTATUS[0]}
 

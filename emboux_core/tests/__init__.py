@@ -6,3 +6,4 @@ from . import test_backend_tour
 from . import test_retention
 from . import test_usage
 from . import test_unique
+from . import test_sql_session

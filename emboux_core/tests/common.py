@@ -1,11 +1,14 @@
+import base64
 from contextlib import contextmanager
 import logging
+import pathlib
 import unittest
+from unittest.mock import patch
 
 import psycopg2
 
 from odoo.tests import HttpCase, TransactionCase, common as tests_common, new_test_user
-from odoo.tools import SQL
+from odoo.tools import SQL, config
 
 
 class EmbouxCase(TransactionCase):
@@ -36,19 +39,62 @@ class TourCase(HttpCase):
     """Runs a tour in Debian's Chromium; a browser or websocket-client that
     is missing fails the test instead of skipping it."""
 
-    def run_tour(self, url, tour, login):
+    def run_tour(self, url, tour, login, screenshot=None):
+        """Run ``tour``; with ``screenshot`` (a file name), the page the
+        tour ended on is kept as a full-page PNG in Odoo's screenshots
+        folder (``--screenshots``): returns its path."""
         if tests_common.websocket is None:
             self.fail("websocket-client is not installed: the browser tests cannot run")
         try:
             tests_common._find_executable()
         except unittest.SkipTest:
             self.fail("Chromium is not installed (scripts/ensure_chromium.sh): the tour cannot run")
+        path = None
+        if screenshot:
+            folder = pathlib.Path(config["screenshots"]) / self.env.cr.dbname / "screenshots"
+            path = folder / screenshot
+            path.unlink(missing_ok=True)
         try:
-            self.start_tour(url, tour, login=login)
+            with self._capture_last_page(path):
+                self.start_tour(url, tour, login=login)
         except unittest.SkipTest as exc:
             self.fail(f"the tour did not run: {exc}")
         # what the browser's requests wrote
         self.env.invalidate_all()
+        return path
+
+    @contextmanager
+    def _capture_last_page(self, path):
+        """Before Odoo closes the browser (the tour passed), capture the
+        whole page through the DevTools protocol into ``path``."""
+        if path is None:
+            yield
+            return
+        stop = tests_common.ChromeBrowser.stop
+        logger = logging.getLogger(__name__)
+
+        def capture_then_stop(browser):
+            if hasattr(browser, "ws") and not path.exists():
+                try:
+                    size = browser._websocket_request("Page.getLayoutMetrics")["cssContentSize"]
+                    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"]}
+                    shot = browser._websocket_request(
+                        "Page.captureScreenshot",
+                        params={
+                            "format": "png",
+                            "captureBeyondViewport": True,
+                            "clip": {**clip, "scale": 1},
+                        },
+                    )
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(base64.b64decode(shot["data"]))
+                    logger.info("Screenshot of the tour's last page: %s", path)
+                except Exception:
+                    logger.exception("The tour's last page could not be captured")
+            return stop(browser)
+
+        with patch.object(tests_common.ChromeBrowser, "stop", capture_then_stop):
+            yield
 
 
 @contextmanager

@@ -23,4 +23,5 @@ from . import test_provider_change
 from . import test_structure
 from . import test_portal_selfservice
 from . import test_portal_tour
+from . import test_portal_usage_tour
 from . import test_audit_trail_outbound
