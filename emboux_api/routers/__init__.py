@@ -4,13 +4,14 @@ from .users import router as users_router
 from .aliases import router as aliases_router
 from .tenancy import keys_router, tenants_router
 from .providers import router as providers_router
-from .outbound import router as outbound_router
+from .outbound import decision_router, router as outbound_router
 from .suppression import router as suppression_router
 from .dns import router as dns_router
 from .webhooks import router as webhooks_router
 
 ROUTERS = [
     health_router,
+    decision_router,  # the hot path first (routers/outbound.py)
     domains_router,
     users_router,
     aliases_router,

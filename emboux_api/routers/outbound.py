@@ -29,6 +29,10 @@ from ..schemas import (
 from .domains import Domain, DomainName
 
 router = EmbouxRouter(tags=["outbound"])
+# the send decision alone, included first (ROUTERS): Starlette tries the
+# routes in order, and matching the path against the hundred-odd routes
+# before it took a tenth of the decision's time in the worker
+decision_router = EmbouxRouter(tags=["outbound"])
 
 _NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown domain, or another tenant's"}}
 
@@ -80,7 +84,7 @@ def get_outbound_history(
     return [OutboundDayOut(**day) for day in domain._outbound_history(days)]
 
 
-@router.post("/domains/{name}/outbound/increment", **master_only(responses=_NOT_FOUND))
+@decision_router.post("/domains/{name}/outbound/increment", **master_only(responses=_NOT_FOUND))
 @one_statement
 async def increment(
     name: DomainName, env: CallerEnv, body: Annotated[IncrementIn | None, Body()] = None
