@@ -38,7 +38,10 @@ def reset_session(connection):
         with connection.cursor() as cursor:
             cursor.execute(RESET_SESSION)
     finally:
-        connection.autocommit = autocommit
+        # a connection lost meanwhile keeps its OperationalError, on which
+        # the pool drops it and opens another
+        if not connection.closed:
+            connection.autocommit = autocommit
 
 
 sql_db.PsycoConnection.reset = reset_session

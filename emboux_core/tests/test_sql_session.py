@@ -53,3 +53,13 @@ class TestSqlSession(BaseCase):
         self.cnx.close()
         with self.assertRaises(psycopg2.InterfaceError):
             self.cnx.reset()
+
+    def test_broken_connection(self):
+        """A connection whose server process is gone fails its reset with
+        OperationalError, the error on which the pool drops it."""
+        pid = self.cnx.get_backend_pid()
+        _name, info = sql_db.connection_info_for(get_db_name())
+        with psycopg2.connect(**info) as other, other.cursor() as cr:
+            cr.execute("SELECT pg_terminate_backend(%s)", [pid])
+        with self.assertRaises(psycopg2.OperationalError):
+            self.cnx.reset()
