@@ -49,8 +49,3 @@ MASTER_ACTOR = AuditActor(ACTOR_MASTER)
 def actor_context(context, actor):
     """``context`` (a mapping) with ``actor`` as the audit trail's actor."""
     return dict(context, **{ACTOR_KEY: actor})
-
-
-def with_actor(env, actor):
-    """``env`` whose changes the audit trail credits to ``actor``."""
-    return env(context=actor_context(env.context, actor))

@@ -45,8 +45,12 @@ def find_domain(env, name):
     except EmbouxInputError:
         domain = None
     if not domain:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Domain not found")
+        raise domain_not_found()
     return domain
+
+
+def domain_not_found() -> HTTPException:
+    return HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Domain not found")
 
 
 def domain_from_path(name: DomainName, env: CallerEnv):

@@ -5,7 +5,7 @@ and the counter resets."""
 
 from typing import Annotated
 
-from fastapi import Body, HTTPException, Query, status
+from fastapi import Body, Query
 
 from odoo.addons.emboux_outbound.sending_config import HISTORY_KEEP_DAYS
 
@@ -26,7 +26,7 @@ from ..schemas import (
     OutboundOut,
     ResetOut,
 )
-from .domains import Domain, DomainName
+from .domains import Domain, DomainName, domain_not_found
 
 router = EmbouxRouter(tags=["outbound"])
 # the send decision alone, included first (ROUTERS): Starlette tries the
@@ -113,7 +113,7 @@ async def increment(
         name, count=body.count, recipients=body.recipients, size_bytes=body.size_bytes
     )
     if decision is None:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Domain not found")
+        raise domain_not_found()
     return IncrementOut(**decision)
 
 

@@ -6,13 +6,13 @@ the domain's methods in emboux_outbound (``action_provider_*``,
 
 from typing import Annotated
 
-from fastapi import HTTPException, Path, status
+from fastapi import Path
 
 from ..dependencies import AuthenticatedCaller, master_only, master_or_owner
 from ..routing import EmbouxRouter
 from ..schemas import ErrorOut, VerifyOut, VerifyStatusOut
 from ..schemas.provider import ProviderChangeOut, ProviderIn
-from .domains import Domain
+from .domains import Domain, domain_not_found
 
 router = EmbouxRouter(tags=["providers"])
 
@@ -52,7 +52,7 @@ def _verify(name, caller):
         if caller.is_master:
             status_, records = Domain_._provider_verify_remote(name)
             return VerifyOut.from_parts(status_, records)
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Domain not found")
+        raise domain_not_found()
     domain.action_provider_verify()
     return VerifyOut.from_parts(domain._provider_status(), domain._dns_records_to_publish())
 

@@ -120,23 +120,22 @@ class EmbouxOutboundPortal(EmbouxCustomerPortal):
         def set_caps(domain):
             # empty: no cap of its own (the API's null)
             values = {key: self._emboux_int(form[key], key) if form[key] else None for key in form}
-            domain.set_outbound_settings(values)
             # the model takes a cap above the plan's limit as "no cap": here
             # the customer asked for more than it gets, which the page
-            # refuses rather than silently granting less (the savepoint
-            # undoes the write)
-            info = domain._outbound_info()
-            for key in CAP_FIELDS:
-                if values[key] and info[key] and values[key] > info[key]:
+            # refuses rather than silently granting less
+            for key, period in (("daily_limit", "daily"), ("monthly_limit", "monthly")):
+                ceiling = domain._outbound_cap_ceiling(period)
+                if values[key] and ceiling and values[key] > ceiling:
                     raise EmbouxInputError(
                         key,
                         request.env._(
                             "%(value)s is above the limit of your plan (%(limit)s); "
                             "enter %(limit)s or less, or leave it empty for the plan's limit",
                             value=values[key],
-                            limit=info[key],
+                            limit=ceiling,
                         ),
                     )
+            domain.set_outbound_settings(values)
 
         return self._emboux_domain_post(
             domain_id, set_caps, "limits_changed", form=form, form_name="limits"

@@ -567,7 +567,8 @@ class EmbouxDomain(models.Model):
             if api_name in values:
                 value = values[api_name]
                 values[api_name] = check_non_negative_int(0 if value is None else value, api_name)
-        if self.env["emboux.tenant"]._is_tenant_caller():
+        customer = self.env["emboux.tenant"]._is_tenant_caller()
+        if customer:
             current = self._outbound_info()
             for key in MASTER_ONLY_OUTBOUND:
                 if key in values and values[key] == current[key]:
@@ -606,7 +607,6 @@ class EmbouxDomain(models.Model):
         # the master sets the staff caps, a customer its own (never above
         # staff's: the lowest applies); a value at or above the ceiling
         # removes the cap
-        customer = self.env["emboux.tenant"]._is_tenant_caller()
         caps = {}
         for api_name in ("daily_limit", "monthly_limit"):
             if api_name in values:
@@ -704,33 +704,35 @@ class EmbouxDomain(models.Model):
         check_master(self.env)  # POST .../outbound/increment is the master's
         self.ensure_one()
         count, recipients, size = self._check_send_input(count, recipients, size_bytes)
+        query = SQL(
+            "SELECT * FROM emboux_send_decision(%s, %s, %s, %s::text[], %s)",
+            self.id,
+            count,
+            size,
+            recipients,
+            fields.Datetime.now(),
+        )
+        return self._run_send_decision(query, self.name)
+
+    @api.model
+    def _run_send_decision(self, query, name):
+        """Run a statement calling ``emboux_send_decision``: its row, or
+        None when it returned none (no such domain). Two workers counting on
+        one row make the later one fail to serialize; Odoo retries the
+        request (and logs that at INFO): not a "bad query" for the error
+        log. A domain deleted meanwhile (the function's NO_DATA_FOUND) is a
+        MissingError naming ``name``."""
         self.env.flush_all()
         try:
-            rows = self._execute_counting(
-                SQL(
-                    "SELECT * FROM emboux_send_decision(%s, %s, %s, %s::text[], %s)",
-                    self.id,
-                    count,
-                    size,
-                    recipients,
-                    fields.Datetime.now(),
-                )
-            )
+            self.env.cr.execute(query, log_exceptions=False)
         except psycopg2.errors.NoDataFound:
-            raise MissingError(self.env._("The domain %(name)s is gone.", name=self.name)) from None
+            raise MissingError(self.env._("The domain %(name)s is gone.", name=name)) from None
+        rows = self.env.cr.dictfetchall()
+        if not rows:
+            return None
         self._invalidate_outbound_state()
         self.env["emboux.outbound.counter"].invalidate_model()
         return rows[0]
-
-    @api.model
-    def _execute_counting(self, query):
-        """``env.execute_query_dict`` for the counting statement. Two workers
-        counting on one row make the later one fail to serialize; Odoo
-        retries the request (and logs that at INFO): not a "bad query" for
-        the error log."""
-        self.env.flush_query(query)
-        self.env.cr.execute(query, log_exceptions=False)
-        return self.env.cr.dictfetchall()
 
     # ------------------------------------------------------------------
     # reputation

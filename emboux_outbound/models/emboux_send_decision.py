@@ -48,7 +48,6 @@ import psycopg2
 import psycopg2.errors
 
 from odoo import api, fields, models
-from odoo.exceptions import MissingError
 from odoo.tools import SQL
 
 from odoo.addons.emboux_core.access import check_master
@@ -234,26 +233,16 @@ class EmbouxSendDecision(models.AbstractModel):
             if not Domain._find_by_name(name):
                 return None
             raise
-        self.env.flush_all()
-        try:
-            rows = Domain._execute_counting(
-                SQL(
-                    "SELECT r.* FROM emboux_domain d CROSS JOIN LATERAL"
-                    " emboux_send_decision(d.id, %s, %s, %s::text[], %s) r WHERE d.name = %s",
-                    count,
-                    size,
-                    recipients,
-                    fields.Datetime.now(),
-                    name,
-                )
-            )
-        except psycopg2.errors.NoDataFound:
-            raise MissingError(self.env._("The domain %(name)s is gone.", name=name)) from None
-        if not rows:
-            return None
-        Domain._invalidate_outbound_state()
-        self.env["emboux.outbound.counter"].invalidate_model()
-        return rows[0]
+        query = SQL(
+            "SELECT r.* FROM emboux_domain d CROSS JOIN LATERAL"
+            " emboux_send_decision(d.id, %s, %s, %s::text[], %s) r WHERE d.name = %s",
+            count,
+            size,
+            recipients,
+            fields.Datetime.now(),
+            name,
+        )
+        return Domain._run_send_decision(query, name)
 
     # ------------------------------------------------------------------
     # the policy service's role

@@ -320,6 +320,10 @@ class TestRpcSurface(ProviderServersMixin, SendingCase):
             "quotas": [{"max_domains": 99}],
             "provider": ["ses", "smtp"],
             "default": [None],
+            # mail.thread's doors on the audited models
+            "partner_ids": [[self.env.ref("base.partner_admin").id]],
+            "new_thread": [self.domain_b],
+            "kwargs": [{"body": "rpc notify"}],
             "vals_list": None,  # create: see create_values
             "vals": None,  # write: see write_values
         }

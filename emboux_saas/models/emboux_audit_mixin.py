@@ -1,5 +1,5 @@
 from odoo import api, models
-from odoo.exceptions import MissingError
+from odoo.exceptions import AccessError, MissingError
 
 from ..audit import ACTOR_API_KEY, ACTOR_KEY, ACTOR_MASTER, ACTOR_WEBHOOK, AuditActor
 
@@ -99,6 +99,37 @@ class EmbouxAuditMixin(models.AbstractModel):
         if not self.env.user._is_internal():
             return dict.fromkeys(self, False)
         return super()._mail_get_operation_for_mail_message_operation(message_operation)
+
+    # mail.thread's public methods on these records are the staff's: Odoo
+    # would let a customer with write access add or remove followers (any
+    # partner, staff too), list them, notify any partner (no access check
+    # there) or move the thread; posting is refused by the operation above
+    def _emboux_audit_check_staff(self):
+        if not self.env.su and not self.env.user._is_internal():
+            raise AccessError(self.env._("Only staff can use the chatter of these records."))
+
+    def message_subscribe(self, partner_ids=None, subtype_ids=None):
+        self._emboux_audit_check_staff()
+        return super().message_subscribe(partner_ids=partner_ids, subtype_ids=subtype_ids)
+
+    def message_unsubscribe(self, partner_ids=None):
+        self._emboux_audit_check_staff()
+        return super().message_unsubscribe(partner_ids=partner_ids)
+
+    @api.readonly
+    def message_get_followers(self, after=None, limit=100, filter_recipients=False):
+        self._emboux_audit_check_staff()
+        return super().message_get_followers(
+            after=after, limit=limit, filter_recipients=filter_recipients
+        )
+
+    def message_notify(self, **kwargs):
+        self._emboux_audit_check_staff()
+        return super().message_notify(**kwargs)
+
+    def message_change_thread(self, new_thread, new_parent_message=False):
+        self._emboux_audit_check_staff()
+        return super().message_change_thread(new_thread, new_parent_message=new_parent_message)
 
     def _mail_group_by_operation_for_mail_message_operation(self, message_operation):
         groups = super()._mail_group_by_operation_for_mail_message_operation(message_operation)

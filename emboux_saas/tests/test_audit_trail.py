@@ -136,6 +136,28 @@ class TestAuditTrail(SaasCase):
         # also not as /mail/message/post asks, in sudo
         with self.assertRaises(AccessError):
             self.domain_a.with_user(self.portal).message_post(body="fake audit entry")
+        # nor use the rest of the chatter's public methods (RPC doors)
+        staff_partner = self.emboux_user.partner_id
+        for record in (self.domain_a, self.mailbox_a, self.tenant_a):
+            mine = record.with_user(self.portal)
+            calls = {
+                "message_subscribe": lambda r: r.message_subscribe(partner_ids=[staff_partner.id]),
+                "message_unsubscribe": lambda r: r.message_unsubscribe(
+                    partner_ids=[staff_partner.id]
+                ),
+                "message_get_followers": lambda r: r.message_get_followers(),
+                "message_notify": lambda r: r.message_notify(
+                    partner_ids=[staff_partner.id], body="fake"
+                ),
+                "message_change_thread": lambda r: r.message_change_thread(self.domain_b),
+            }
+            for name, call in calls.items():
+                with self.subTest(model=record._name, method=name), self.assertRaises(AccessError):
+                    call(mine)
+        self.assertNotIn(staff_partner, self.domain_a.message_partner_ids)
+        # staff may
+        self.domain_a.with_user(self.emboux_user).message_subscribe(partner_ids=[staff_partner.id])
+        self.assertIn(staff_partner, self.domain_a.message_partner_ids)
         thread_su = self.domain_a.with_user(self.portal).sudo()
         self.assertFalse(
             thread_su._mail_get_operation_for_mail_message_operation("create")[thread_su]

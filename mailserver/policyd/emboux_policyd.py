@@ -27,7 +27,7 @@ connection and answered when its result arrives, no thread in between
 requests that arrive while every connection is busy wait in order; the
 next free connection takes the first and those behind it (up to 16) in one
 statement, the function once per request in the order of their domains (so
-that two such statements never wait for each other's counter rows): one
+that two such statements lock their counter rows in one order: no deadlock): one
 transaction and one commit for all of them, before any is answered. Under
 load that is several decisions per commit and per round trip.
 
@@ -527,8 +527,10 @@ class Job:
     def lock_order(self):
         """The sender's domain (or the login's), as the batches sort their
         requests: every batch locks the counter rows in one order."""
-        address = self.params[1] or self.params[5]
-        return address.rpartition("@")[2].strip().lower()
+        # as the policy function reads it: the sender trimmed, else the
+        # login; the domain without its trailing dot
+        address = self.params[1].strip() or self.params[5].strip()
+        return address.rpartition("@")[2].strip().lower().removesuffix(".")
 
 
 class Slot:
@@ -640,17 +642,14 @@ class Slot:
             self.failed(exc)
             return
         jobs, self.jobs = self.jobs, None
-        if len(jobs) == 1:
-            self.policy.decided(jobs[0], rows[0])
-        else:
-            answered = set()
-            for number, action, reason in rows:
-                answered.add(number)
-                self.policy.decided(jobs[number - 1], (action, reason))
-            for number, job in enumerate(jobs, 1):
-                if number not in answered:  # never seen: no request is left waiting
-                    self.policy.answer(job, self.policy.unavailable("database error", job.attrs))
-        self.policy.release(self)
+        try:
+            if len(jobs) == 1:
+                self.policy.decided(jobs[0], rows[0])
+            else:  # one row per request (the function's OUT parameters)
+                for number, action, reason in rows:
+                    self.policy.decided(jobs[number - 1], (action, reason))
+        finally:  # whatever an answer raised, the connection goes back to the pool
+            self.policy.release(self)
 
     def failed(self, exc):
         """A statement that gave no answer: once more when that is safe,
